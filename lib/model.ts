@@ -1,0 +1,207 @@
+/**
+ * The NiN block and the NiN network of the chapter, as tfjs-layers models.
+ *
+ * tfjs is NHWC: an input batch is [N, H, W, 1], where the chapter (MXNet) writes
+ * [N, 1, H, W]. `layerSummary` prints shapes the chapter's way (NCHW) for comparison.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import * as tfl from '@tensorflow/tfjs-layers';
+import { ConfigError, inRange, knownKeys, oneOf, positiveInt } from './validate';
+
+/** Smallest square input that still has one pixel left after the third max-pool. */
+export const MIN_INPUT_SIZE = 67;
+
+export interface NinConfig {
+  /** Number of classes (channels of the last NiN block). @default 10 */
+  numClasses: number;
+  /** Side of the square input image in pixels; at least 67. @default 224 */
+  inputSize: number;
+  /** Input channels (1 for Fashion-MNIST). @default 1 */
+  inputChannels: number;
+  /** Convolutions after the first one in each NiN block (the chapter has 2). 0–3. @default 2 */
+  oneByOneCount: number;
+  /** Kernel size of those follow-up convolutions: 1 (the chapter) or 3 (an exercise). @default 1 */
+  oneByOneKernel: 1 | 3;
+  /** Dropout rate before the last block. @default 0.5 */
+  dropout: number;
+  /** `gap`: global average pooling (the chapter); `dense`: flatten + a dense layer (an exercise). @default 'gap' */
+  head: 'gap' | 'dense';
+  /** Seed for the Glorot (Xavier) uniform initialiser; undefined draws a fresh one. @default undefined */
+  seed?: number;
+}
+
+export const NIN_DEFAULTS: Readonly<NinConfig> = Object.freeze({
+  numClasses: 10,
+  inputSize: 224,
+  inputChannels: 1,
+  oneByOneCount: 2,
+  oneByOneKernel: 1,
+  dropout: 0.5,
+  head: 'gap',
+  seed: undefined,
+});
+
+/** Fills defaults and checks every field; throws a ConfigError naming the first bad one. */
+export function resolveNinConfig(partial: Partial<NinConfig> = {}): NinConfig {
+  knownKeys('model', partial, NIN_DEFAULTS);
+  const c = { ...NIN_DEFAULTS, ...stripUndefined(partial) };
+  positiveInt('numClasses', c.numClasses, 2);
+  positiveInt('inputChannels', c.inputChannels);
+  positiveInt('oneByOneCount', c.oneByOneCount, 0, 3);
+  if (c.oneByOneKernel !== 1 && c.oneByOneKernel !== 3) {
+    throw new ConfigError(`oneByOneKernel must be 1 or 3, got ${c.oneByOneKernel}`);
+  }
+  inRange('dropout', c.dropout, 0, 1);
+  oneOf('head', c.head, ['gap', 'dense'] as const);
+  if (c.seed !== undefined) positiveInt('seed', c.seed, 0);
+  if (typeof c.inputSize !== 'number' || !Number.isInteger(c.inputSize) || c.inputSize < MIN_INPUT_SIZE) {
+    throw new ConfigError(
+      `input size must be an integer of at least ${MIN_INPUT_SIZE} px (smaller images vanish in the third ` +
+      `max-pool), got ${c.inputSize}`);
+  }
+  return c;
+}
+
+function stripUndefined<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+export interface NinBlockOptions {
+  /** Follow-up convolutions after the first (the chapter: 2). @default 2 */
+  oneByOneCount?: number;
+  /** Their kernel size. @default 1 */
+  oneByOneKernel?: 1 | 3;
+  /** Prefix for layer names, e.g. `block1`. */
+  name?: string;
+  /** Input shape [H, W, C] when this block starts a model. */
+  inputShape?: [number, number, number];
+  /** Initialiser seed; each layer derives its own from it. */
+  seed?: number;
+}
+
+/**
+ * One NiN block: a `kernelSize` convolution then `oneByOneCount` 1×1 convolutions, each
+ * followed by ReLU. The 1×1 convolutions act as a small fully connected network applied at
+ * every pixel, with channels as features. Returns the layers in order (add them to a model).
+ */
+export function ninBlock(
+  filters: number, kernelSize: number, strides: number, padding: 'valid' | 'same',
+  options: NinBlockOptions = {},
+): tfl.layers.Layer[] {
+  const { oneByOneCount = 2, oneByOneKernel = 1, name, inputShape, seed } = options;
+  const conv = (k: number, s: number, pad: 'valid' | 'same', i: number, first: boolean) => tfl.layers.conv2d({
+    filters, kernelSize: k, strides: s, padding: pad, activation: 'relu',
+    kernelInitializer: tfl.initializers.glorotUniform({ seed: seed === undefined ? undefined : seed + i }),
+    biasInitializer: 'zeros',
+    name: name ? `${name}_conv${i}` : undefined,
+    ...(first && inputShape ? { inputShape } : {}),
+  });
+  const layers = [conv(kernelSize, strides, padding, 0, true)];
+  for (let i = 1; i <= oneByOneCount; i++) layers.push(conv(oneByOneKernel, 1, 'same', i, false));
+  return layers;
+}
+
+/**
+ * The chapter's NiN (NHWC):
+ *
+ *   block(96, 11×11, stride 4, no pad) → maxpool 3/2
+ *   block(256, 5×5, pad 2)             → maxpool 3/2
+ *   block(384, 3×3, pad 1)             → maxpool 3/2 → dropout 0.5
+ *   block(classes, 3×3, pad 1)         → global average pool → [N, classes] logits
+ *
+ * Layer names carry the chapter's grouping (`block1_conv0`, `pool1`, …) for `layerSummary`.
+ */
+export function nin(partial: Partial<NinConfig> = {}): tfl.Sequential {
+  const c = resolveNinConfig(partial);
+  const seedFor = (i: number) => (c.seed === undefined ? undefined : c.seed + 10 * i);
+  const block = (i: number, filters: number, k: number, s: number, pad: 'valid' | 'same') =>
+    ninBlock(filters, k, s, pad, {
+      oneByOneCount: c.oneByOneCount, oneByOneKernel: c.oneByOneKernel, name: `block${i}`, seed: seedFor(i),
+      inputShape: i === 1 ? [c.inputSize, c.inputSize, c.inputChannels] : undefined,
+    });
+  const pool = (i: number) => tfl.layers.maxPooling2d({ poolSize: 3, strides: 2, padding: 'valid', name: `pool${i}` });
+
+  const model = tfl.sequential({ name: 'nin' });
+  const add = (layers: tfl.layers.Layer[]) => layers.forEach((l) => model.add(l));
+  add(block(1, 96, 11, 4, 'valid')); // 224 → 54
+  add([pool(1)]); //                   54 → 26
+  add(block(2, 256, 5, 1, 'same')); // 26 → 26
+  add([pool(2)]); //                   26 → 12
+  add(block(3, 384, 3, 1, 'same')); // 12 → 12
+  add([pool(3)]); //                   12 → 5
+  add([tfl.layers.dropout({ rate: c.dropout, name: 'dropout', seed: c.seed })]);
+  add(block(4, c.numClasses, 3, 1, 'same')); // 5 → 5, channels = classes
+  if (c.head === 'gap') {
+    add([tfl.layers.globalAveragePooling2d({ name: 'global_avg_pool' })]); // [N, 5, 5, C] → [N, C]
+  } else {
+    add([tfl.layers.flatten({ name: 'flatten' }), tfl.layers.dense({
+      units: c.numClasses, name: 'dense',
+      kernelInitializer: tfl.initializers.glorotUniform({ seed: seedFor(5) }),
+    })]);
+  }
+  return model;
+}
+
+export interface LayerRow {
+  /** The chapter's row name: `block1`, `pool1`, `dropout`, `global_avg_pool`, `flatten`, … */
+  name: string;
+  /** Output shape in tfjs's layout, NHWC, batch 1. */
+  shapeNHWC: number[];
+  /** The same shape as the chapter prints it, NCHW. */
+  shapeNCHW: number[];
+  /** Trainable parameters in this row. */
+  params: number;
+}
+
+/**
+ * Output shape and parameter count of each of the chapter's rows for one image: consecutive
+ * layers named `blockK_…` are merged into one `blockK` row. The chapter's table for 224 px is
+ * (1,96,54,54) (1,96,26,26) (1,256,26,26) (1,256,12,12) (1,384,12,12) (1,384,5,5) (1,384,5,5)
+ * (1,10,5,5) (1,10,1,1) (1,10). tfjs's global average pooling already returns [N, C], so the
+ * last two chapter rows (pooling to 1×1, then flatten) appear here as one.
+ */
+export function layerSummary(model: tfl.LayersModel): LayerRow[] {
+  const rows: LayerRow[] = [];
+  for (const layer of model.layers) {
+    const shape = (layer.outputShape as (number | null)[]).map((d) => (d == null ? 1 : d));
+    const name = layer.name.replace(/_conv\d+$/, '');
+    const params = layer.countParams();
+    const last = rows[rows.length - 1];
+    if (last && last.name === name) {
+      last.shapeNHWC = shape;
+      last.shapeNCHW = toNCHW(shape);
+      last.params += params;
+    } else {
+      rows.push({ name, shapeNHWC: shape, shapeNCHW: toNCHW(shape), params });
+    }
+  }
+  return rows;
+}
+
+function toNCHW(shape: number[]): number[] {
+  return shape.length === 4 ? [shape[0], shape[3], shape[1], shape[2]] : shape;
+}
+
+/** Total trainable parameters (1,992,166 for the chapter's network, whatever the input size). */
+export function countParams(model: tfl.LayersModel): number {
+  return model.layers.reduce((sum, l) => sum + l.countParams(), 0);
+}
+
+/** The summary as the text table `nin shapes` prints. */
+export function formatLayerSummary(rows: LayerRow[]): string {
+  const fmt = (s: number[]) => `(${s.join(', ')})`;
+  const w0 = Math.max(...rows.map((r) => r.name.length), 5);
+  const w1 = Math.max(...rows.map((r) => fmt(r.shapeNCHW).length), 24);
+  const lines = [
+    `${'layer'.padEnd(w0)}  ${'output shape (N, C, H, W)'.padEnd(w1)}  ${'params'.padStart(9)}`,
+    ...rows.map((r) => `${r.name.padEnd(w0)}  ${fmt(r.shapeNCHW).padEnd(w1)}  ${r.params.toLocaleString('en-US').padStart(9)}`),
+  ];
+  const total = rows.reduce((s, r) => s + r.params, 0);
+  lines.push(`${'total'.padEnd(w0)}  ${''.padEnd(w1)}  ${total.toLocaleString('en-US').padStart(9)}`);
+  return lines.join('\n');
+}
+
+/** A forward pass on one random image, to show that the summary's shapes are real. */
+export function probeOutputShape(model: tfl.LayersModel, inputSize: number, channels = 1): number[] {
+  return tf.tidy(() => (model.predict(tf.zeros([1, inputSize, inputSize, channels])) as tf.Tensor).shape);
+}
