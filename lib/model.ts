@@ -26,7 +26,7 @@ export interface NinConfig {
   dropout: number;
   /** `gap`: global average pooling (the chapter); `dense`: flatten + a dense layer (an exercise). @default 'gap' */
   head: 'gap' | 'dense';
-  /** Seed for the Glorot (Xavier) uniform initialiser; undefined draws a fresh one. @default undefined */
+  /** Seed for the Glorot (Xavier) uniform initialisers (not dropout); undefined draws fresh ones. @default undefined */
   seed?: number;
 }
 
@@ -107,7 +107,7 @@ export function ninBlock(
  *   block(96, 11×11, stride 4, no pad) → maxpool 3/2
  *   block(256, 5×5, pad 2)             → maxpool 3/2
  *   block(384, 3×3, pad 1)             → maxpool 3/2 → dropout 0.5
- *   block(classes, 3×3, pad 1)         → global average pool → [N, classes] logits
+ *   block(classes, 3×3, pad 1)         → global average pool → flatten → [N, classes] logits
  *
  * Layer names carry the chapter's grouping (`block1_conv0`, `pool1`, …) for `layerSummary`.
  */
@@ -129,10 +129,15 @@ export function nin(partial: Partial<NinConfig> = {}): tfl.Sequential {
   add([pool(2)]); //                   26 → 12
   add(block(3, 384, 3, 1, 'same')); // 12 → 12
   add([pool(3)]); //                   12 → 5
-  add([tfl.layers.dropout({ rate: c.dropout, name: 'dropout', seed: c.seed })]);
+  // No seed here: tfjs-layers would reuse one seed for every step, freezing the dropout mask.
+  add([tfl.layers.dropout({ rate: c.dropout, name: 'dropout' })]);
   add(block(4, c.numClasses, 3, 1, 'same')); // 5 → 5, channels = classes
   if (c.head === 'gap') {
-    add([tfl.layers.globalAveragePooling2d({ name: 'global_avg_pool' })]); // [N, 5, 5, C] → [N, C]
+    // Global average pooling the chapter's way: one window as large as the feature map
+    // (5×5 at 224 px), then flatten. [N, 5, 5, C] → [N, 1, 1, C] → [N, C]
+    const side = featureMapSize(c.inputSize);
+    add([tfl.layers.averagePooling2d({ poolSize: side, strides: side, name: 'global_avg_pool' }),
+      tfl.layers.flatten({ name: 'flatten' })]);
   } else {
     add([tfl.layers.flatten({ name: 'flatten' }), tfl.layers.dense({
       units: c.numClasses, name: 'dense',
@@ -140,6 +145,13 @@ export function nin(partial: Partial<NinConfig> = {}): tfl.Sequential {
     })]);
   }
   return model;
+}
+
+/** Side of the last block's feature map for a square input (5 for 224 px, 1 for 67..~95 px). */
+export function featureMapSize(inputSize: number): number {
+  const pool = (x: number) => Math.floor((x - 3) / 2) + 1; // max-pool 3, stride 2, no padding
+  const conv1 = Math.floor((inputSize - 11) / 4) + 1; //      11×11, stride 4, no padding
+  return pool(pool(pool(conv1))); //                          'same' convolutions keep the size
 }
 
 export interface LayerRow {
@@ -157,8 +169,7 @@ export interface LayerRow {
  * Output shape and parameter count of each of the chapter's rows for one image: consecutive
  * layers named `blockK_…` are merged into one `blockK` row. The chapter's table for 224 px is
  * (1,96,54,54) (1,96,26,26) (1,256,26,26) (1,256,12,12) (1,384,12,12) (1,384,5,5) (1,384,5,5)
- * (1,10,5,5) (1,10,1,1) (1,10). tfjs's global average pooling already returns [N, C], so the
- * last two chapter rows (pooling to 1×1, then flatten) appear here as one.
+ * (1,10,5,5) (1,10,1,1) (1,10).
  */
 export function layerSummary(model: tfl.LayersModel): LayerRow[] {
   const rows: LayerRow[] = [];

@@ -1,0 +1,14 @@
+#!/usr/bin/env node
+// The `nin` command. The TypeScript sources are compiled to dist/ by `npm ci` (prepare) or `npm run build`.
+'use strict';
+let cli;
+try {
+  cli = require('../dist/lib/cli');
+} catch (err) {
+  if (err && err.code === 'MODULE_NOT_FOUND' && String(err.message).includes('dist/lib/cli')) {
+    process.stderr.write('nin: not built yet; run `npm run build` in the project folder first\n');
+    process.exit(1);
+  }
+  throw err;
+}
+cli.main(process.argv).then((code) => { process.exitCode = code; });

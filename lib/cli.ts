@@ -1,0 +1,226 @@
+/**
+ * The `nin` command line: `nin shapes`, `nin train`, `nin data`.
+ *
+ * Human-readable output goes to stdout, progress to stderr. With `--json` each command
+ * prints exactly one JSON object on stdout and nothing else there. Errors are one line on
+ * stderr and a non-zero exit; `--debug` adds the stack trace.
+ */
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import * as cliProgress from 'cli-progress';
+import { BACKEND_CHOICES, BackendInfo, selectBackend } from './backend';
+import { FashionMnist, loadFashionMnist, numBatches } from './data/fashionMnist';
+import { countParams, formatLayerSummary, layerSummary, nin, NIN_DEFAULTS } from './model';
+import { EpochResult, TRAIN_DEFAULTS, train, TrainHistory, DivergedError } from './train';
+import { ConfigError } from './validate';
+
+function intArg(value: string): number {
+  if (!/^[+-]?\d+$/.test(value.trim())) throw new InvalidArgumentError('expected an integer.');
+  return Number(value);
+}
+
+function numberArg(value: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || Number.isNaN(n)) throw new InvalidArgumentError('expected a number.');
+  return n;
+}
+
+/** Where a command writes; tests pass their own. */
+export interface Io {
+  out: (text: string) => void;
+  err: (text: string) => void;
+  /** Whether stderr is a terminal (progress bar) or not (plain lines). */
+  isTTY: boolean;
+}
+
+const processIo: Io = {
+  out: (t) => process.stdout.write(t),
+  err: (t) => process.stderr.write(t),
+  isTTY: Boolean(process.stderr.isTTY),
+};
+
+const json = (value: unknown) => `${JSON.stringify(value, null, 2)}\n`;
+const fixed = (x: number, digits = 3) => x.toFixed(digits);
+
+function dataSummary(data: FashionMnist) {
+  return {
+    dir: data.dir, source: data.source, files: data.files,
+    train: { count: data.train.count, height: data.train.height, width: data.train.width },
+    test: { count: data.test.count, height: data.test.height, width: data.test.width },
+  };
+}
+
+function backendSummary(b: BackendInfo) {
+  return { name: b.name, description: b.description, skipped: b.skipped };
+}
+
+async function shapes(opts: { size: number; oneByOne: number; backend?: string; json?: boolean }, io: Io) {
+  const backend = await selectBackend(opts.backend);
+  const model = nin({ inputSize: opts.size, oneByOneCount: opts.oneByOne });
+  const rows = layerSummary(model);
+  const total = countParams(model);
+  model.dispose();
+  if (opts.json) {
+    io.out(json({
+      command: 'shapes', inputSize: opts.size, oneByOneCount: opts.oneByOne, backend: backend.name,
+      layers: rows.map((r) => ({ name: r.name, shape: r.shapeNCHW, shapeNHWC: r.shapeNHWC, params: r.params })),
+      totalParams: total,
+    }));
+    return;
+  }
+  io.out(`NiN for one ${opts.size}×${opts.size} grey image. Shapes are printed (N, C, H, W) as in the chapter;\n` +
+    `tfjs itself stores (N, H, W, C).\n\n${formatLayerSummary(rows)}\n`);
+}
+
+async function data(opts: { dataDir?: string; json?: boolean }, io: Io) {
+  const d = await loadFashionMnist({ dataDir: opts.dataDir });
+  if (opts.json) {
+    io.out(json({ command: 'data', verified: true, ...dataSummary(d) }));
+    return;
+  }
+  io.out(`Fashion-MNIST found in ${d.dir} (${d.source})\n` +
+    Object.values(d.files).map((f) => `  ${f}\n`).join('') +
+    `verified: ${d.train.count} training and ${d.test.count} test images of ` +
+    `${d.train.height}×${d.train.width} px, labels 0–9\n`);
+}
+
+interface TrainOpts {
+  epochs?: number; lr?: number; batchSize?: number; resize?: number; seed?: number;
+  trainLimit?: number; testLimit?: number; backend?: string; dataDir?: string; oneByOne: number; json?: boolean;
+}
+
+async function trainCommand(opts: TrainOpts, io: Io) {
+  const trainConfig = {
+    numEpochs: opts.epochs, lr: opts.lr, batchSize: opts.batchSize, resize: opts.resize, seed: opts.seed,
+  };
+  const modelConfig = { inputSize: opts.resize ?? TRAIN_DEFAULTS.resize, oneByOneCount: opts.oneByOne, seed: opts.seed };
+  // Check every option before the slow parts (backend start, data loading) begin.
+  const { resolveTrainConfig } = await import('./train');
+  const { resolveNinConfig } = await import('./model');
+  const config = resolveTrainConfig(trainConfig);
+  resolveNinConfig(modelConfig);
+
+  const backend = await selectBackend(opts.backend);
+  const d = await loadFashionMnist({ dataDir: opts.dataDir, trainLimit: opts.trainLimit, testLimit: opts.testLimit });
+  if (!opts.json) {
+    io.out(`backend: ${backend.description}\n`);
+    for (const s of backend.skipped) io.out(`  (skipped ${s})\n`);
+    io.out(`data: ${d.dir} (${d.source}), ${d.train.count} training / ${d.test.count} test examples\n` +
+      `training NiN at ${config.resize}×${config.resize} px: ${config.numEpochs} epochs, lr ${config.lr}, ` +
+      `batch ${config.batchSize}\n`);
+  }
+
+  const model = nin(modelConfig);
+  const steps = numBatches(d.train.count, config.batchSize);
+  const bar = io.isTTY ? new cliProgress.SingleBar({
+    format: 'epoch {epoch} |{bar}| {value}/{total} steps | loss {loss} | {eta_formatted} left',
+    stream: process.stderr, hideCursor: true, clearOnComplete: true,
+  }, cliProgress.Presets.shades_classic) : undefined;
+  const report = (r: EpochResult) =>
+    `epoch ${r.epoch}/${config.numEpochs}  loss ${fixed(r.trainLoss)}  train acc ${fixed(r.trainAcc)}  ` +
+    `test acc ${fixed(r.testAcc)}  ${r.examplesPerSec.toFixed(1)} examples/sec  ${r.seconds.toFixed(1)} s\n`;
+
+  let history: TrainHistory;
+  try {
+    history = await train(model, d, config, {
+      onBatchEnd: ({ epoch, batch, loss }) => {
+        if (!bar) return;
+        if (batch === 0) bar.start(steps, 0, { epoch, loss: fixed(loss) });
+        bar.update(batch + 1, { epoch, loss: fixed(loss) });
+        if (batch + 1 === steps) bar.stop();
+      },
+      onEpochEnd: (r) => {
+        bar?.stop();
+        if (!opts.json) io.out(report(r));
+        else if (!bar) io.err(report(r)); // progress for logs, kept off stdout
+      },
+    });
+  } finally {
+    bar?.stop();
+    model.dispose();
+  }
+  const last = history.epochs[history.epochs.length - 1];
+  const final = {
+    loss: last.trainLoss, trainAcc: last.trainAcc, testAcc: last.testAcc,
+    examplesPerSec: history.epochs.reduce((s, e) => s + e.examplesPerSec, 0) / history.epochs.length,
+  };
+  if (opts.json) {
+    io.out(json({
+      command: 'train', backend: backendSummary(backend), data: dataSummary(d),
+      config: { train: config, model: modelConfig }, history: history.epochs, final,
+    }));
+    return;
+  }
+  io.out(`loss ${fixed(final.loss)}, train acc ${fixed(final.trainAcc)}, test acc ${fixed(final.testAcc)}\n` +
+    `${final.examplesPerSec.toFixed(1)} examples/sec on ${backend.name}\n`);
+}
+
+/** Builds the commander program; `run` is what each action calls to do its work. */
+function program(io: Io, run: (work: () => Promise<void>) => Promise<void>): Command {
+  const backendOption = () => new Option('--backend <name>', 'tfjs backend (default: $NIN_BACKEND, else auto)')
+    .choices(BACKEND_CHOICES as unknown as string[]);
+  const cmd = new Command('nin')
+    .description('Network in Network (Dive into Deep Learning, chapter NiN) on TensorFlow.js')
+    .option('--debug', 'print stack traces on errors')
+    .configureOutput({ writeOut: io.out, writeErr: io.err })
+    .exitOverride()
+    .showHelpAfterError(false);
+
+  cmd.command('shapes')
+    .description("print each layer's output shape and parameters for one image")
+    .option('--size <px>', 'input image side', intArg, NIN_DEFAULTS.inputSize)
+    .option('--one-by-one <n>', 'follow-up 1×1 convolutions per block (0–3)', intArg, NIN_DEFAULTS.oneByOneCount)
+    .addOption(backendOption())
+    .option('--json', 'print one JSON object')
+    .action((opts) => run(() => shapes(opts, io)));
+
+  cmd.command('train')
+    .description('train NiN on Fashion-MNIST and report loss, accuracy and speed')
+    .option('--epochs <n>', `passes over the training set (default ${TRAIN_DEFAULTS.numEpochs})`, intArg)
+    .option('--lr <x>', `SGD learning rate (default ${TRAIN_DEFAULTS.lr})`, numberArg)
+    .option('--batch-size <n>', `examples per step (default ${TRAIN_DEFAULTS.batchSize})`, intArg)
+    .option('--resize <px>', `image side fed to the network, at least 67 (default ${TRAIN_DEFAULTS.resize})`, intArg)
+    .option('--train-limit <n>', 'use only the first n training examples', intArg)
+    .option('--test-limit <n>', 'use only the first n test examples', intArg)
+    .option('--one-by-one <n>', 'follow-up 1×1 convolutions per block (0–3)', intArg, NIN_DEFAULTS.oneByOneCount)
+    .option('--seed <n>', `seed for initialisation and shuffling (default ${TRAIN_DEFAULTS.seed})`, intArg)
+    .option('--data-dir <dir>', 'directory with the four Fashion-MNIST files')
+    .addOption(backendOption())
+    .option('--json', 'print one JSON object (config, per-epoch history, final metrics)')
+    .action((opts) => run(() => trainCommand(opts, io)));
+
+  cmd.command('data')
+    .description('find Fashion-MNIST (downloading it if needed) and check its four files')
+    .option('--data-dir <dir>', 'directory with the four Fashion-MNIST files')
+    .option('--json', 'print one JSON object')
+    .action((opts) => run(() => data(opts, io)));
+  return cmd;
+}
+
+/** Runs the CLI on `argv` (node-style: [node, script, ...args]); resolves to the exit code. */
+export async function main(argv: string[] = process.argv, io: Io = processIo): Promise<number> {
+  const debug = argv.includes('--debug');
+  let failure: unknown;
+  const run = async (work: () => Promise<void>) => {
+    try {
+      await work();
+    } catch (err) {
+      failure = err;
+    }
+  };
+  try {
+    await program(io, run).parseAsync(argv);
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // Commander has already printed its one-line message (or the help text).
+      return err.exitCode === 0 || err.code === 'commander.helpDisplayed' || err.code === 'commander.version' ? 0 : 2;
+    }
+    failure = err;
+  }
+  if (failure === undefined) return 0;
+  const e = failure as Error;
+  const expected = e instanceof ConfigError || e instanceof DivergedError;
+  io.err(`nin: ${expected ? '' : 'internal error: '}${String(e?.message ?? e).split('\n')[0]}` +
+    `${expected || debug ? '' : ' (rerun with --debug for the stack trace)'}\n`);
+  if (debug && e?.stack) io.err(`${e.stack}\n`);
+  return 1;
+}
