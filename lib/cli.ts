@@ -123,7 +123,14 @@ async function trainCommand(opts: TrainOpts, io: Io) {
   try {
     history = await train(model, d, config, {
       onBatchEnd: ({ epoch, batch, loss }) => {
-        if (!bar) return;
+        if (!bar) {
+          // Not a terminal (a log file, CI): a plain line on stderr about every tenth of an epoch.
+          const every = Math.max(1, Math.round(steps / 10));
+          if ((batch + 1) % every === 0 && batch + 1 < steps) {
+            io.err(`epoch ${epoch}: step ${batch + 1}/${steps}, loss ${fixed(loss)}\n`);
+          }
+          return;
+        }
         if (batch === 0) bar.start(steps, 0, { epoch, loss: fixed(loss) });
         bar.update(batch + 1, { epoch, loss: fixed(loss) });
         if (batch + 1 === steps) bar.stop();

@@ -1,0 +1,20 @@
+/**
+ * nin-tfjs: the Network in Network chapter of Dive into Deep Learning on TensorFlow.js.
+ *
+ *   import { selectBackend, loadFashionMnist, nin, train } from 'nin-tfjs';
+ *   await selectBackend();                       // tfjs-node(-gpu) > wasm > cpu
+ *   const data = await loadFashionMnist();
+ *   const model = nin({ inputSize: 96 });
+ *   const history = await train(model, data, { resize: 96, numEpochs: 1 });
+ *
+ * Importing does nothing by itself: backends load, models build and data is read only when
+ * the functions are called.
+ */
+export * from './validate';
+export * from './random';
+export * from './backend';
+export * from './model';
+export * from './data/idx';
+export * from './data/fashionMnist';
+export * from './train';
+export { main as runCli } from './cli';
