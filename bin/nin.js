@@ -11,4 +11,6 @@ try {
   }
   throw err;
 }
+// A closed pipe (`nin shapes | head -1`) is the reader's choice, not an error.
+process.stdout.on('error', (err) => { if (err.code === 'EPIPE') process.exit(0); throw err; });
 cli.main(process.argv).then((code) => { process.exitCode = code; });

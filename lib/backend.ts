@@ -11,6 +11,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { ConfigError, oneOf } from './validate';
 import { registerWasmConvGradients } from './kernels/wasmConvGrad';
+import { registerNativeConvolutions, unregisterNativeConvolutions } from './kernels/nativeConv';
 
 /** What a user may ask for. `tensorflow` means either native package (GPU first). */
 export const BACKEND_CHOICES = ['auto', 'tensorflow', 'wasm', 'cpu'] as const;
@@ -23,6 +24,14 @@ export interface BackendInfo {
   description: string;
   /** One line per candidate that was passed over, and why. */
   skipped: string[];
+}
+
+export interface BackendOptions {
+  /**
+   * On wasm, run convolutions with the native OpenBLAS addon when it is built
+   * (lib/kernels/nativeConv.ts). Default: true unless $NIN_NATIVE is `0`.
+   */
+  native?: boolean;
 }
 
 interface Candidate {
@@ -64,7 +73,7 @@ function candidates(choice: BackendChoice): Candidate[] {
  * Activates a backend and says which. `choice` defaults to `$NIN_BACKEND`, else `auto`.
  * An explicit choice that cannot be had is an error (with the reason); `auto` falls through.
  */
-export async function selectBackend(choice?: string): Promise<BackendInfo> {
+export async function selectBackend(choice?: string, options: BackendOptions = {}): Promise<BackendInfo> {
   const wanted = oneOf('backend', choice ?? process.env.NIN_BACKEND ?? 'auto', BACKEND_CHOICES);
   // The union package registers tfjs-core's gradient functions (its CommonJS build leaves
   // them out) and the cpu backend; training needs the former.
@@ -86,7 +95,17 @@ export async function selectBackend(choice?: string): Promise<BackendInfo> {
       continue;
     }
     await tf.ready();
-    return { name: c.name, description: await describe(c), skipped };
+    let description = await describe(c);
+    if (c.name === 'wasm') {
+      if (options.native ?? process.env.NIN_NATIVE !== '0') {
+        const native = registerNativeConvolutions();
+        description += native.active ? ` + ${native.description}` : '';
+        if (!native.active) skipped.push(native.description);
+      } else {
+        unregisterNativeConvolutions();
+      }
+    }
+    return { name: c.name, description, skipped };
   }
   const hint = wanted === 'tensorflow'
     ? 'install @tensorflow/tfjs-node-gpu (CUDA) or @tensorflow/tfjs-node, or use --backend wasm'

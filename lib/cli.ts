@@ -1,5 +1,5 @@
 /**
- * The `nin` command line: `nin shapes`, `nin train`, `nin data`.
+ * The `nin` command line: `nin shapes`, `nin train`, `nin data`, `nin bench`.
  *
  * Human-readable output goes to stdout, progress to stderr. With `--json` each command
  * prints exactly one JSON object on stdout and nothing else there. Errors are one line on
@@ -10,6 +10,7 @@ import * as cliProgress from 'cli-progress';
 import { BACKEND_CHOICES, BackendInfo, selectBackend } from './backend';
 import { FashionMnist, loadFashionMnist, numBatches } from './data/fashionMnist';
 import { countParams, formatLayerSummary, layerSummary, nin, NIN_DEFAULTS } from './model';
+import { BENCH_DEFAULTS, benchmark, resolveBenchConfig } from './bench';
 import { EpochResult, TRAIN_DEFAULTS, train, TrainHistory, DivergedError } from './train';
 import { ConfigError } from './validate';
 
@@ -161,6 +162,22 @@ async function trainCommand(opts: TrainOpts, io: Io) {
     `${final.examplesPerSec.toFixed(1)} examples/sec on ${backend.name}\n`);
 }
 
+async function bench(opts: { resize?: number; batchSize?: number; steps?: number; backend?: string; json?: boolean }, io: Io) {
+  const config = resolveBenchConfig({ resize: opts.resize, batchSize: opts.batchSize, steps: opts.steps });
+  const backend = await selectBackend(opts.backend);
+  if (!opts.json) {
+    io.out(`backend: ${backend.description}\nNiN at ${config.resize} px, batch ${config.batchSize}, ` +
+      `random data; median of ${config.steps} steps after one warm-up\n`);
+  }
+  const r = benchmark(config);
+  if (opts.json) {
+    io.out(`${JSON.stringify({ ...r, backend: backend.description })}\n`);
+    return;
+  }
+  io.out(`forward: ${r.forward_img_s} images/s\ntraining step: ${r.train_img_s} images/s\n` +
+    `peak RSS: ${r.peak_rss_mb} MB\n`);
+}
+
 /** Builds the commander program; `run` is what each action calls to do its work. */
 function program(io: Io, run: (work: () => Promise<void>) => Promise<void>): Command {
   const backendOption = () => new Option('--backend <name>', 'tfjs backend (default: $NIN_BACKEND, else auto)')
@@ -194,6 +211,15 @@ function program(io: Io, run: (work: () => Promise<void>) => Promise<void>): Com
     .addOption(backendOption())
     .option('--json', 'print one JSON object (config, per-epoch history, final metrics)')
     .action((opts) => run(() => trainCommand(opts, io)));
+
+  cmd.command('bench')
+    .description('forward and training-step throughput of NiN on random data')
+    .option('--resize <px>', `input side (default ${BENCH_DEFAULTS.resize})`, intArg)
+    .option('--batch-size <n>', `images per step (default ${BENCH_DEFAULTS.batchSize})`, intArg)
+    .option('--steps <n>', `timed steps per figure (default ${BENCH_DEFAULTS.steps})`, intArg)
+    .addOption(backendOption())
+    .option('--json', 'print one JSON object, with the reference script\'s field names')
+    .action((opts) => run(() => bench(opts, io)));
 
   cmd.command('data')
     .description('find Fashion-MNIST (downloading it if needed) and check its four files')

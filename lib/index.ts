@@ -18,3 +18,4 @@ export * from './data/idx';
 export * from './data/fashionMnist';
 export * from './train';
 export { main as runCli } from './cli';
+export * from './bench';

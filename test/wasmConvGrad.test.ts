@@ -1,5 +1,8 @@
 /**
- * The wasm convolution-gradient kernels against tfjs's reference `cpu` backend.
+ * The wasm convolution kernels against tfjs's reference `cpu` backend, twice: the kernels
+ * composed from wasm's own XNNPACK ops (lib/kernels/wasmConvGrad.ts), and the native OpenBLAS
+ * ones (lib/kernels/nativeConv.ts) that replace them when built. The native variant is skipped
+ * only when the addon is not built, unless NIN_REQUIRE_NATIVE=1 (CI), which makes that a failure.
  * Gradients are taken through the real autodiff path (tf.grads of conv2d and of the fused
  * conv2d+bias+relu that tfjs-layers uses), so both new kernels run exactly as in training.
  */
@@ -8,6 +11,8 @@ import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import { selectBackend } from '../lib/backend';
 import { mulberry32 } from '../lib/random';
+import * as fs from 'node:fs';
+import { nativeAddonPath } from '../lib/kernels/nativeConv';
 
 type Pad = 'valid' | 'same';
 interface Case { k: number; stride: number; pad: Pad; ci: number; co: number; size: number; batch: number }
@@ -31,7 +36,7 @@ function inputsFor(c: Case, seed: number) {
   };
 }
 
-/** [dx, dw] (and d bias when fused) of sum(conv(x, w) * dy) on the active backend. */
+/** [y, dx, dw] (and d bias when fused) of y = conv(x, w), loss sum(y * dy), on the active backend. */
 function gradients(c: Case, fused: boolean, seed: number): Float32Array[] {
   const v = inputsFor(c, seed);
   return tf.tidy(() => {
@@ -39,13 +44,14 @@ function gradients(c: Case, fused: boolean, seed: number): Float32Array[] {
     const w = tf.tensor4d(v.w, v.wShape);
     const b = tf.tensor1d(v.bias);
     const dy = tf.tensor4d(v.dy, v.dyShape);
-    const f = fused
-      ? (xx: tf.Tensor, ww: tf.Tensor, bb: tf.Tensor) => tf.sum(tf.mul(tf.fused.conv2d({
+    const forward = (xx: tf.Tensor, ww: tf.Tensor, bb?: tf.Tensor) => fused
+      ? tf.fused.conv2d({
         x: xx as tf.Tensor4D, filter: ww as tf.Tensor4D, bias: bb, strides: c.stride, pad: c.pad, activation: 'relu',
-      }), dy))
-      : (xx: tf.Tensor, ww: tf.Tensor) => tf.sum(tf.mul(tf.conv2d(xx as tf.Tensor4D, ww as tf.Tensor4D, c.stride, c.pad), dy));
+      })
+      : tf.conv2d(xx as tf.Tensor4D, ww as tf.Tensor4D, c.stride, c.pad);
+    const f = (xx: tf.Tensor, ww: tf.Tensor, bb?: tf.Tensor) => tf.sum(tf.mul(forward(xx, ww, bb), dy));
     const grads = fused ? tf.grads(f)([x, w, b]) : tf.grads(f as (a: tf.Tensor, b: tf.Tensor) => tf.Tensor)([x, w]);
-    return grads.map((g) => g.dataSync() as Float32Array);
+    return [forward(x, w, b), ...grads].map((g) => g.dataSync() as Float32Array);
   });
 }
 
@@ -71,7 +77,12 @@ for (const k of [1, 3, 5, 11]) {
   }
 }
 
-describe('wasm Conv2DBackpropFilter / Conv2DBackpropInput match the cpu backend', () => {
+const nativeBuilt = fs.existsSync(nativeAddonPath());
+if (!nativeBuilt && process.env.NIN_REQUIRE_NATIVE === '1') {
+  test('the native addon is built (NIN_REQUIRE_NATIVE=1)', () => assert.fail(`${nativeAddonPath()} is missing`));
+}
+
+for (const native of [false, true]) describe(`wasm${native ? ' + native' : ''} convolutions and their gradients match the cpu backend`, { skip: native && !nativeBuilt ? 'native addon not built (npm run build:native)' : false }, () => {
   const expected = new Map<string, Float32Array[]>();
   const name = (c: Case, fused: boolean) =>
     `k${c.k} s${c.stride} ${c.pad} ci${c.ci} co${c.co} ${c.size}px${fused ? ' fused+relu' : ''}`;
@@ -81,22 +92,25 @@ describe('wasm Conv2DBackpropFilter / Conv2DBackpropInput match the cpu backend'
     cases.forEach((c, i) => {
       for (const fused of [false, true]) expected.set(name(c, fused), gradients(c, fused, 100 + i));
     });
-    await selectBackend('wasm');
+    const info = await selectBackend('wasm', { native });
+    assert.equal(info.description.includes('native convolutions'), native);
   });
 
   cases.forEach((c, i) => {
     for (const fused of [false, true]) {
-      test(name(c, fused), () => {
+      test(name(c, fused), async () => {
         assert.equal(tf.getBackend(), 'wasm');
+        await selectBackend('wasm', { native }); // the other suite may have switched kernels
         const got = gradients(c, fused, 100 + i);
         const want = expected.get(name(c, fused))!;
-        const labels = ['dx', 'dw', 'dbias'];
+        const labels = ['y', 'dx', 'dw', 'dbias'];
         got.forEach((g, j) => assertClose(g, want[j], `${name(c, fused)} ${labels[j]}`));
       });
     }
   });
 
-  test('the kernels free every intermediate (wasm memory and tensor count stay flat)', () => {
+  test('the kernels free every intermediate (wasm memory and tensor count stay flat)', async () => {
+    await selectBackend('wasm', { native });
     const c: Case = { k: 5, stride: 2, pad: 'same', ci: 3, co: 8, size: 13, batch: 2 };
     gradients(c, true, 7); // warm-up: first calls allocate the backend's caches
     const before = tf.memory();

@@ -14,6 +14,7 @@ import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
 import * as tf from '@tensorflow/tfjs-core';
 import { deriveSeed, mulberry32, permutation } from '../random';
+import { packageRoot } from '../paths';
 import { ConfigError, knownKeys, positiveInt } from '../validate';
 import { IDX_IMAGES_MAGIC, IDX_LABELS_MAGIC, IdxArray, dataFileError, readIdxFile } from './idx';
 
@@ -55,13 +56,9 @@ export const FASHION_MNIST_DIR_ENV = 'FASHION_MNIST_DIR';
 
 const APT_HINT = '`apt-get install dataset-fashion-mnist`';
 
-/** The `data/` folder at the package root (the nearest ancestor of this file with a package.json). */
+/** The `data/` folder at the package root. */
 export function projectDataDir(): string {
-  // Compiled, this file is dist/lib/data/fashionMnist.js; from source, lib/data/fashionMnist.ts.
-  for (let dir = __dirname; ; dir = path.dirname(dir)) {
-    if (fs.existsSync(path.join(dir, 'package.json'))) return path.join(dir, 'data');
-    if (path.dirname(dir) === dir) throw new Error(`no package.json above ${__dirname}; cannot find the project's data/ folder`);
-  }
+  return path.join(packageRoot(), 'data');
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,0 +1,95 @@
+/**
+ * Throughput of the chapter's NiN on random data, measured the way
+ * `../shared/reference/torch_nin.py` measures PyTorch, so the two can be compared as a ratio:
+ * the same network, batch and input size; a training step is forward + backward + SGD
+ * update; each figure is the median over `steps` timed steps after one warm-up step.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { knownKeys, positiveInt } from './validate';
+import { MIN_INPUT_SIZE, nin } from './model';
+import { crossEntropy } from './train';
+import { ConfigError } from './validate';
+
+export interface BenchConfig {
+  /** Input side in pixels. @default 96 */
+  resize: number;
+  /** Images per step. @default 128 */
+  batchSize: number;
+  /** Timed steps per figure (after one warm-up). @default 5 */
+  steps: number;
+}
+
+export const BENCH_DEFAULTS: Readonly<BenchConfig> = Object.freeze({ resize: 96, batchSize: 128, steps: 5 });
+
+export function resolveBenchConfig(partial: Partial<BenchConfig> = {}): BenchConfig {
+  knownKeys('bench', partial, BENCH_DEFAULTS);
+  const given = Object.fromEntries(Object.entries(partial).filter(([, v]) => v !== undefined));
+  const c = { ...BENCH_DEFAULTS, ...given } as BenchConfig;
+  if (!Number.isInteger(c.resize) || c.resize < MIN_INPUT_SIZE) {
+    throw new ConfigError(`resize must be an integer of at least ${MIN_INPUT_SIZE} px for NiN, got ${c.resize}`);
+  }
+  positiveInt('batchSize', c.batchSize);
+  positiveInt('steps', c.steps);
+  return c;
+}
+
+/** Field names follow the reference script's JSON, so the two lines compare key by key. */
+export interface BenchResult {
+  backend: string;
+  resize: number;
+  batch_size: number;
+  forward_img_s: number;
+  train_img_s: number;
+  /** Peak resident memory of this process so far (the whole process, not just tensors). */
+  peak_rss_mb: number;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+/** Seconds per call of `step`: one warm-up, then the median of `steps` timed calls. */
+function timed(step: () => void, steps: number): number {
+  const times: number[] = [];
+  for (let i = 0; i <= steps; i++) {
+    const t = performance.now();
+    step();
+    times.push((performance.now() - t) / 1000);
+  }
+  return median(times.slice(1));
+}
+
+/** Runs on the active backend (call `selectBackend` first). */
+export function benchmark(partial: Partial<BenchConfig> = {}): BenchResult {
+  const c = resolveBenchConfig(partial);
+  const model = nin({ inputSize: c.resize, seed: 0 });
+  const optimizer = tf.train.sgd(0.1);
+  const x = tf.randomUniform([c.batchSize, c.resize, c.resize, 1], 0, 1, 'float32', 1); // NHWC
+  const y = tf.randomUniform([c.batchSize], 0, 10, 'int32', 2);
+  try {
+    const forward = () => tf.tidy(() => { (model.predict(x) as tf.Tensor).dataSync(); });
+    const trainStep = () => {
+      const loss = optimizer.minimize(() => crossEntropy(model.apply(x, { training: true }) as tf.Tensor2D, y as tf.Tensor1D), true);
+      loss!.dataSync();
+      loss!.dispose();
+    };
+    const fwd = timed(forward, c.steps);
+    const trn = timed(trainStep, c.steps);
+    return {
+      backend: tf.getBackend(),
+      resize: c.resize,
+      batch_size: c.batchSize,
+      forward_img_s: round1(c.batchSize / fwd),
+      train_img_s: round1(c.batchSize / trn),
+      peak_rss_mb: Math.round(process.resourceUsage().maxRSS / 1024),
+    };
+  } finally {
+    tf.dispose([x, y]);
+    optimizer.dispose();
+    model.dispose();
+  }
+}
+
+const round1 = (v: number) => Math.round(v * 10) / 10;

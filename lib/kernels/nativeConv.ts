@@ -1,0 +1,200 @@
+/**
+ * Native convolution kernels for the wasm backend (native/nin_conv.c, OpenBLAS, all cores).
+ *
+ * Without libtensorflow, the wasm backend is the fastest tfjs backend, but it runs on one
+ * thread with 128-bit SIMD. Convolutions are ~90% of NiN's training time; this module moves
+ * `Conv2D`, `FusedConv2D` (bias + relu/linear) and both convolution gradients to a small
+ * N-API addon that multiplies matrices with OpenBLAS, working directly on the wasm heap (no
+ * copies). Everything else (pooling, activations, the loss, the optimizer) stays on wasm.
+ *
+ * The addon is optional: it is built at `npm ci` when a compiler and OpenBLAS are present.
+ * Cases it does not handle (NCHW, dilation, other activations) go to the kernel it replaced.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import {
+  backend_util,
+  Conv2DAttrs,
+  Conv2DBackpropFilterAttrs,
+  Conv2DBackpropInputAttrs,
+  FusedConv2DAttrs,
+  getKernel,
+  KernelConfig,
+  KernelFunc,
+  registerKernel,
+  TensorInfo,
+  unregisterKernel,
+} from '@tensorflow/tfjs-core';
+import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+import { packageRoot } from '../paths';
+
+interface Addon {
+  conv2d(memory: ArrayBuffer, params: Float64Array): void;
+  conv2dBackpropInput(memory: ArrayBuffer, params: Float64Array): void;
+  conv2dBackpropFilter(memory: ArrayBuffer, params: Float64Array): void;
+  /** Sets OpenBLAS's thread count when given; returns the count in force. */
+  threads(n?: number): number;
+}
+
+export interface NativeConvStatus {
+  /** Whether the native kernels are registered now. */
+  active: boolean;
+  /** e.g. `native convolutions (OpenBLAS, 2 threads)`, or why they are not in use. */
+  description: string;
+}
+
+const BACKEND = 'wasm';
+const KERNELS = ['Conv2D', 'FusedConv2D', 'Conv2DBackpropInput', 'Conv2DBackpropFilter'] as const;
+
+let addon: Addon | undefined;
+let loadError: string | undefined;
+/** The kernels the native ones replaced, for fallback and for `unregisterNativeConvolutions`. */
+const replaced = new Map<string, KernelFunc>();
+
+/** Path of the compiled addon. */
+export function nativeAddonPath(): string {
+  return path.join(packageRoot(), 'build', 'Release', 'nin_conv.node');
+}
+
+function loadAddon(): Addon | undefined {
+  if (addon || loadError) return addon;
+  const file = nativeAddonPath();
+  if (!fs.existsSync(file)) {
+    loadError = 'not built: run `npm run build:native` (needs libopenblas-dev, g++, make)';
+    return undefined;
+  }
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    addon = require(file) as Addon;
+  } catch (err) {
+    loadError = `failed to load ${file}: ${String((err as Error).message).split('\n')[0]}`;
+  }
+  return addon;
+}
+
+/** The wasm module's linear memory (re-read on every call: growing the heap replaces it). */
+function heap(backend: BackendWasm): ArrayBuffer {
+  return (backend.wasm as unknown as { HEAPU8: Uint8Array }).HEAPU8.buffer as ArrayBuffer;
+}
+
+/** Byte offset of a tensor's data in the wasm heap. */
+function offsetOf(backend: BackendWasm, t: TensorInfo): number {
+  return backend.dataIdMap.get(t.dataId)!.memoryOffset;
+}
+
+function params(offsets: number[], info: backend_util.Conv2DInfo, flag = 0): Float64Array {
+  const p = info.padInfo;
+  return Float64Array.from([
+    ...offsets,
+    info.batchSize, info.inHeight, info.inWidth, info.inChannels,
+    info.filterHeight, info.filterWidth, info.outChannels, info.outHeight, info.outWidth,
+    info.strideHeight, info.strideWidth, p.top, p.left, flag,
+  ]);
+}
+
+/** NHWC, dilation 1, float32: what the native code handles. */
+function supported(dataFormat: string, dilations: number | [number, number] | undefined, ...ts: TensorInfo[]): boolean {
+  const d = dilations === undefined ? [1, 1] : typeof dilations === 'number' ? [dilations, dilations] : dilations;
+  return dataFormat === 'NHWC' && d[0] === 1 && d[1] === 1 && ts.every((t) => t.dtype === 'float32');
+}
+
+const conv2d: KernelFunc = (args) => {
+  const backend = args.backend as BackendWasm;
+  const { x, filter } = args.inputs as { x: TensorInfo; filter: TensorInfo };
+  const { strides, pad, dataFormat, dilations, dimRoundingMode } = args.attrs as unknown as Conv2DAttrs;
+  if (!supported(dataFormat, dilations, x, filter)) return replaced.get('Conv2D')!(args);
+  const info = backend_util.computeConv2DInfo(x.shape as [number, number, number, number],
+    filter.shape as [number, number, number, number], strides, 1, pad, dimRoundingMode);
+  const out = backend.makeOutput(info.outShape, 'float32');
+  if (info.outShape.some((d) => d === 0)) return out;
+  addon!.conv2d(heap(backend),
+    params([offsetOf(backend, x), offsetOf(backend, filter), -1, offsetOf(backend, out)], info));
+  return out;
+};
+
+const fusedConv2d: KernelFunc = (args) => {
+  const backend = args.backend as BackendWasm;
+  const { x, filter, bias, preluActivationWeights } = args.inputs as
+    { x: TensorInfo; filter: TensorInfo; bias?: TensorInfo; preluActivationWeights?: TensorInfo };
+  const { strides, pad, dataFormat, dilations, dimRoundingMode, activation } = args.attrs as unknown as FusedConv2DAttrs;
+  const simpleBias = bias == null || (bias.shape.length === 1 && bias.shape[0] === filter.shape[3]);
+  if (!supported(dataFormat, dilations, x, filter, ...(bias ? [bias] : [])) || preluActivationWeights != null ||
+    (activation !== 'relu' && activation !== 'linear') || !simpleBias) {
+    return replaced.get('FusedConv2D')!(args);
+  }
+  const info = backend_util.computeConv2DInfo(x.shape as [number, number, number, number],
+    filter.shape as [number, number, number, number], strides, 1, pad, dimRoundingMode);
+  const out = backend.makeOutput(info.outShape, 'float32');
+  if (info.outShape.some((d) => d === 0)) return out;
+  const biasOffset = bias ? offsetOf(backend, bias) : -1;
+  addon!.conv2d(heap(backend),
+    params([offsetOf(backend, x), offsetOf(backend, filter), biasOffset, offsetOf(backend, out)], info,
+      activation === 'relu' ? 1 : 0));
+  return out;
+};
+
+const conv2dBackpropInput: KernelFunc = (args) => {
+  const backend = args.backend as BackendWasm;
+  const { dy, filter } = args.inputs as { dy: TensorInfo; filter: TensorInfo };
+  const { strides, pad, dataFormat, dimRoundingMode, inputShape } = args.attrs as unknown as Conv2DBackpropInputAttrs;
+  if (!supported(dataFormat, 1, dy, filter)) return replaced.get('Conv2DBackpropInput')!(args);
+  const info = backend_util.computeConv2DInfo(inputShape, filter.shape as [number, number, number, number],
+    strides, 1, pad, dimRoundingMode);
+  const out = backend.makeOutput(inputShape, 'float32');
+  if (inputShape.some((d) => d === 0)) return out;
+  addon!.conv2dBackpropInput(heap(backend),
+    params([offsetOf(backend, dy), offsetOf(backend, filter), -1, offsetOf(backend, out)], info));
+  return out;
+};
+
+const conv2dBackpropFilter: KernelFunc = (args) => {
+  const backend = args.backend as BackendWasm;
+  const { x, dy } = args.inputs as { x: TensorInfo; dy: TensorInfo };
+  const { strides, pad, dataFormat, dimRoundingMode, filterShape } = args.attrs as unknown as Conv2DBackpropFilterAttrs;
+  if (!supported(dataFormat, 1, x, dy)) return replaced.get('Conv2DBackpropFilter')!(args);
+  const info = backend_util.computeConv2DInfo(x.shape as [number, number, number, number], filterShape,
+    strides, 1, pad, dimRoundingMode);
+  const out = backend.makeOutput(filterShape, 'float32');
+  if (filterShape.some((d) => d === 0)) return out;
+  addon!.conv2dBackpropFilter(heap(backend),
+    params([offsetOf(backend, x), offsetOf(backend, dy), -1, offsetOf(backend, out)], info));
+  return out;
+};
+
+const NATIVE: Record<(typeof KERNELS)[number], KernelFunc> = {
+  Conv2D: conv2d,
+  FusedConv2D: fusedConv2d,
+  Conv2DBackpropInput: conv2dBackpropInput,
+  Conv2DBackpropFilter: conv2dBackpropFilter,
+};
+
+/**
+ * Puts the native kernels in place of the wasm ones, if the addon is built. Call after the
+ * wasm backend and its gradient kernels are registered. `threads` sets OpenBLAS's thread
+ * count (default: its own choice, one per core, or $OPENBLAS_NUM_THREADS).
+ */
+export function registerNativeConvolutions(threads?: number): NativeConvStatus {
+  const lib = loadAddon();
+  if (!lib) return { active: false, description: `native convolutions unavailable (${loadError})` };
+  if (threads !== undefined) lib.threads(threads);
+  if (replaced.size === 0) {
+    for (const name of KERNELS) {
+      const current = getKernel(name, BACKEND);
+      if (current == null) throw new Error(`the wasm backend has no ${name} kernel to fall back on`);
+      replaced.set(name, current.kernelFunc);
+      unregisterKernel(name, BACKEND);
+      registerKernel({ kernelName: name, backendName: BACKEND, kernelFunc: NATIVE[name] } as KernelConfig);
+    }
+  }
+  const n = lib.threads();
+  return { active: true, description: `native convolutions (OpenBLAS, ${n} thread${n === 1 ? '' : 's'})` };
+}
+
+/** Restores the kernels that `registerNativeConvolutions` replaced. */
+export function unregisterNativeConvolutions(): void {
+  for (const [name, kernelFunc] of replaced) {
+    unregisterKernel(name, BACKEND);
+    registerKernel({ kernelName: name, backendName: BACKEND, kernelFunc });
+  }
+  replaced.clear();
+}

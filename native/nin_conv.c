@@ -1,0 +1,274 @@
+/*
+ * NHWC 2-D convolution and its two gradients on float32 data, for tfjs's wasm backend.
+ *
+ * The tensors live in the wasm module's linear memory; JavaScript passes that memory's
+ * ArrayBuffer and byte offsets, and the results are written in place. Each convolution is
+ * lowered to one matrix product per chunk of images (im2col), done by OpenBLAS, which uses
+ * every core. 1x1 stride-1 unpadded convolutions need no im2col at all.
+ *
+ *   x  [N, H, W, Ci]     w [KH, KW, Ci, Co] (row-major, i.e. a [K, Co] matrix, K = KH*KW*Ci)
+ *   y  [N, OH, OW, Co]   cols [rows = images*OH*OW, K]
+ *
+ *   forward:        y    = cols(x) . w           (+ bias, relu)
+ *   input grad:     dx   = col2im(dy . w^T)
+ *   filter grad:    dw   = sum over chunks of cols(x)^T . dy
+ */
+#include <node_api.h>
+#include <cblas.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+  int64_t n, h, w, ci, kh, kw, co, oh, ow, sh, sw, pt, pl;
+} Geometry;
+
+/* Column buffers are capped near this many floats (32 MB); the batch is processed in chunks. */
+#define COLS_BUDGET_FLOATS (8 << 20)
+
+static float *scratch = NULL;
+static size_t scratch_floats = 0;
+
+static float *scratch_for(size_t floats) {
+  if (floats > scratch_floats) {
+    free(scratch);
+    scratch = (float *)malloc(floats * sizeof(float));
+    scratch_floats = scratch ? floats : 0;
+  }
+  return scratch;
+}
+
+static int is_pointwise(const Geometry *g) {
+  return g->kh == 1 && g->kw == 1 && g->sh == 1 && g->sw == 1 && g->pt == 0 && g->pl == 0 &&
+         g->oh == g->h && g->ow == g->w;
+}
+
+/* Images per chunk so that the chunk's column matrix fits the budget. */
+static int64_t chunk_images(const Geometry *g) {
+  int64_t per_image = g->oh * g->ow * g->kh * g->kw * g->ci;
+  int64_t nb = per_image > 0 ? COLS_BUDGET_FLOATS / per_image : g->n;
+  if (nb < 1) nb = 1;
+  return nb < g->n ? nb : g->n;
+}
+
+/* cols[r, (kh*KW + kw)*Ci + ci] = x[n, oh*sh + kh - pt, ow*sw + kw - pl, ci], zero outside. */
+static void im2col(const float *x, const Geometry *g, int64_t n0, int64_t nb, float *cols) {
+  const int64_t K = g->kh * g->kw * g->ci, rowlen = g->kw * g->ci;
+  float *row = cols;
+  for (int64_t n = n0; n < n0 + nb; n++) {
+    const float *img = x + n * g->h * g->w * g->ci;
+    for (int64_t oh = 0; oh < g->oh; oh++) {
+      for (int64_t ow = 0; ow < g->ow; ow++, row += K) {
+        const int64_t iw0 = ow * g->sw - g->pl;
+        for (int64_t kh = 0; kh < g->kh; kh++) {
+          const int64_t ih = oh * g->sh + kh - g->pt;
+          float *dst = row + kh * rowlen;
+          if (ih < 0 || ih >= g->h) {
+            memset(dst, 0, rowlen * sizeof(float));
+          } else if (iw0 >= 0 && iw0 + g->kw <= g->w) {
+            /* the whole KW x Ci window is contiguous in NHWC */
+            memcpy(dst, img + (ih * g->w + iw0) * g->ci, rowlen * sizeof(float));
+          } else {
+            for (int64_t kw = 0; kw < g->kw; kw++) {
+              const int64_t iw = iw0 + kw;
+              if (iw < 0 || iw >= g->w) memset(dst + kw * g->ci, 0, g->ci * sizeof(float));
+              else memcpy(dst + kw * g->ci, img + (ih * g->w + iw) * g->ci, g->ci * sizeof(float));
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+/* The adjoint of im2col: dx[n, ih, iw, ci] += dcols[r, c] (dx already zeroed). */
+static void col2im(const float *cols, const Geometry *g, int64_t n0, int64_t nb, float *dx) {
+  const int64_t K = g->kh * g->kw * g->ci;
+  const float *row = cols;
+  for (int64_t n = n0; n < n0 + nb; n++) {
+    float *img = dx + n * g->h * g->w * g->ci;
+    for (int64_t oh = 0; oh < g->oh; oh++) {
+      for (int64_t ow = 0; ow < g->ow; ow++, row += K) {
+        for (int64_t kh = 0; kh < g->kh; kh++) {
+          const int64_t ih = oh * g->sh + kh - g->pt;
+          if (ih < 0 || ih >= g->h) continue;
+          for (int64_t kw = 0; kw < g->kw; kw++) {
+            const int64_t iw = ow * g->sw + kw - g->pl;
+            if (iw < 0 || iw >= g->w) continue;
+            const float *src = row + (kh * g->kw + kw) * g->ci;
+            float *dst = img + (ih * g->w + iw) * g->ci;
+            for (int64_t c = 0; c < g->ci; c++) dst[c] += src[c];
+          }
+        }
+      }
+    }
+  }
+}
+
+static void conv_forward(const float *x, const float *w, const float *bias, float *y, const Geometry *g, int relu) {
+  const int64_t K = g->kh * g->kw * g->ci, per_image = g->oh * g->ow;
+  if (is_pointwise(g)) {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)(g->n * per_image), (int)g->co, (int)K,
+                1.0f, x, (int)K, w, (int)g->co, 0.0f, y, (int)g->co);
+  } else {
+    const int64_t nb = chunk_images(g);
+    float *cols = scratch_for((size_t)(nb * per_image * K));
+    for (int64_t n0 = 0; n0 < g->n; n0 += nb) {
+      const int64_t m = (n0 + nb <= g->n ? nb : g->n - n0);
+      im2col(x, g, n0, m, cols);
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)(m * per_image), (int)g->co, (int)K,
+                  1.0f, cols, (int)K, w, (int)g->co, 0.0f, y + n0 * per_image * g->co, (int)g->co);
+    }
+  }
+  if (bias != NULL || relu) {
+    const int64_t rows = g->n * per_image;
+    for (int64_t r = 0; r < rows; r++) {
+      float *out = y + r * g->co;
+      for (int64_t c = 0; c < g->co; c++) {
+        float v = out[c] + (bias ? bias[c] : 0.0f);
+        out[c] = relu && v < 0.0f ? 0.0f : v;
+      }
+    }
+  }
+}
+
+static void conv_backprop_input(const float *dy, const float *w, float *dx, const Geometry *g) {
+  const int64_t K = g->kh * g->kw * g->ci, per_image = g->oh * g->ow;
+  if (is_pointwise(g)) {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)(g->n * per_image), (int)K, (int)g->co,
+                1.0f, dy, (int)g->co, w, (int)g->co, 0.0f, dx, (int)K);
+    return;
+  }
+  memset(dx, 0, (size_t)(g->n * g->h * g->w * g->ci) * sizeof(float));
+  const int64_t nb = chunk_images(g);
+  float *cols = scratch_for((size_t)(nb * per_image * K));
+  for (int64_t n0 = 0; n0 < g->n; n0 += nb) {
+    const int64_t m = (n0 + nb <= g->n ? nb : g->n - n0);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)(m * per_image), (int)K, (int)g->co,
+                1.0f, dy + n0 * per_image * g->co, (int)g->co, w, (int)g->co, 0.0f, cols, (int)K);
+    col2im(cols, g, n0, m, dx);
+  }
+}
+
+static void conv_backprop_filter(const float *x, const float *dy, float *dw, const Geometry *g) {
+  const int64_t K = g->kh * g->kw * g->ci, per_image = g->oh * g->ow;
+  if (is_pointwise(g)) {
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)K, (int)g->co, (int)(g->n * per_image),
+                1.0f, x, (int)K, dy, (int)g->co, 0.0f, dw, (int)g->co);
+    return;
+  }
+  const int64_t nb = chunk_images(g);
+  float *cols = scratch_for((size_t)(nb * per_image * K));
+  for (int64_t n0 = 0; n0 < g->n; n0 += nb) {
+    const int64_t m = (n0 + nb <= g->n ? nb : g->n - n0);
+    im2col(x, g, n0, m, cols);
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)K, (int)g->co, (int)(m * per_image),
+                1.0f, cols, (int)K, dy + n0 * per_image * g->co, (int)g->co, n0 == 0 ? 0.0f : 1.0f, dw, (int)g->co);
+  }
+}
+
+/* ---- N-API glue ---------------------------------------------------------------------------- */
+
+#define NUM_OFFSETS 4 /* a, b, c, out: meaning depends on the function; -1 means absent */
+#define NUM_PARAMS (NUM_OFFSETS + 13 + 1)
+
+/*
+ * Every exported function takes (memory: ArrayBuffer, params: Float64Array) with params =
+ * [off0, off1, off2, off3, n, h, w, ci, kh, kw, co, oh, ow, sh, sw, pt, pl, flag].
+ */
+static int read_args(napi_env env, napi_callback_info info, char **base, size_t *len, double *p) {
+  size_t argc = 2;
+  napi_value argv[2];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 2) goto bad;
+  void *data;
+  if (napi_get_arraybuffer_info(env, argv[0], &data, len) != napi_ok) goto bad;
+  *base = (char *)data;
+  napi_typedarray_type type;
+  size_t count;
+  void *pdata;
+  if (napi_get_typedarray_info(env, argv[1], &type, &count, &pdata, NULL, NULL) != napi_ok ||
+      type != napi_float64_array || count != NUM_PARAMS) goto bad;
+  memcpy(p, pdata, NUM_PARAMS * sizeof(double));
+  return 1;
+bad:
+  napi_throw_type_error(env, NULL, "nin_conv: expected (ArrayBuffer, Float64Array(18))");
+  return 0;
+}
+
+static Geometry geometry(const double *p) {
+  Geometry g = {(int64_t)p[4], (int64_t)p[5], (int64_t)p[6], (int64_t)p[7], (int64_t)p[8], (int64_t)p[9],
+                (int64_t)p[10], (int64_t)p[11], (int64_t)p[12], (int64_t)p[13], (int64_t)p[14],
+                (int64_t)p[15], (int64_t)p[16]};
+  return g;
+}
+
+/* A pointer to `floats` floats at byte offset `off`, or NULL (with a JS error) if out of range. */
+static float *at(napi_env env, char *base, size_t len, double off, int64_t floats) {
+  if (off < 0 || floats < 0 || (size_t)off + (size_t)floats * sizeof(float) > len) {
+    napi_throw_range_error(env, NULL, "nin_conv: tensor lies outside the wasm memory");
+    return NULL;
+  }
+  return (float *)(base + (size_t)off);
+}
+
+static napi_value js_forward(napi_env env, napi_callback_info info) {
+  char *base; size_t len; double p[NUM_PARAMS];
+  if (!read_args(env, info, &base, &len, p)) return NULL;
+  Geometry g = geometry(p);
+  float *x = at(env, base, len, p[0], g.n * g.h * g.w * g.ci);
+  float *w = x ? at(env, base, len, p[1], g.kh * g.kw * g.ci * g.co) : NULL;
+  float *b = (w && p[2] >= 0) ? at(env, base, len, p[2], g.co) : NULL;
+  float *y = w ? at(env, base, len, p[3], g.n * g.oh * g.ow * g.co) : NULL;
+  if (!y || (p[2] >= 0 && !b)) return NULL;
+  conv_forward(x, w, b, y, &g, p[17] != 0);
+  return NULL;
+}
+
+static napi_value js_backprop_input(napi_env env, napi_callback_info info) {
+  char *base; size_t len; double p[NUM_PARAMS];
+  if (!read_args(env, info, &base, &len, p)) return NULL;
+  Geometry g = geometry(p);
+  float *dy = at(env, base, len, p[0], g.n * g.oh * g.ow * g.co);
+  float *w = dy ? at(env, base, len, p[1], g.kh * g.kw * g.ci * g.co) : NULL;
+  float *dx = w ? at(env, base, len, p[3], g.n * g.h * g.w * g.ci) : NULL;
+  if (!dx) return NULL;
+  conv_backprop_input(dy, w, dx, &g);
+  return NULL;
+}
+
+static napi_value js_backprop_filter(napi_env env, napi_callback_info info) {
+  char *base; size_t len; double p[NUM_PARAMS];
+  if (!read_args(env, info, &base, &len, p)) return NULL;
+  Geometry g = geometry(p);
+  float *x = at(env, base, len, p[0], g.n * g.h * g.w * g.ci);
+  float *dy = x ? at(env, base, len, p[1], g.n * g.oh * g.ow * g.co) : NULL;
+  float *dw = dy ? at(env, base, len, p[3], g.kh * g.kw * g.ci * g.co) : NULL;
+  if (!dw) return NULL;
+  conv_backprop_filter(x, dy, dw, &g);
+  return NULL;
+}
+
+static napi_value js_threads(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], out;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc == 1) {
+    int32_t n;
+    if (napi_get_value_int32(env, argv[0], &n) == napi_ok && n > 0) openblas_set_num_threads(n);
+  }
+  napi_create_int32(env, openblas_get_num_threads(), &out);
+  return out;
+}
+
+static napi_value init(napi_env env, napi_value exports) {
+  napi_property_descriptor props[] = {
+      {"conv2d", NULL, js_forward, NULL, NULL, NULL, napi_default, NULL},
+      {"conv2dBackpropInput", NULL, js_backprop_input, NULL, NULL, NULL, napi_default, NULL},
+      {"conv2dBackpropFilter", NULL, js_backprop_filter, NULL, NULL, NULL, napi_default, NULL},
+      {"threads", NULL, js_threads, NULL, NULL, NULL, napi_default, NULL},
+  };
+  napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);
+  return exports;
+}
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, init)
