@@ -11,7 +11,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { ConfigError, oneOf } from './validate';
 import { registerWasmConvGradients } from './kernels/wasmConvGrad';
-import { registerNativeConvolutions, unregisterNativeConvolutions } from './kernels/nativeConv';
+import { registerNativeConvolutions, unregisterNativeConvolutions } from './kernels/native';
 
 /** What a user may ask for. `tensorflow` means either native package (GPU first). */
 export const BACKEND_CHOICES = ['auto', 'tensorflow', 'wasm', 'cpu'] as const;

@@ -12,11 +12,15 @@
  *   forward:        y    = cols(x) . w           (+ bias, relu)
  *   input grad:     dx   = col2im(dy . w^T)
  *   filter grad:    dw   = sum over chunks of cols(x)^T . dy
+ *
+ * Also two memory-bound loops that wasm runs slowly in training: the max-pool gradient and
+ * the bias gradient (a sum over all leading axes).
  */
 #include <node_api.h>
 #include <cblas.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <math.h>
 #include <string.h>
 
 typedef struct {
@@ -167,6 +171,48 @@ static void conv_backprop_filter(const float *x, const float *dy, float *dw, con
   }
 }
 
+/*
+ * Max-pool gradient: each dy goes to the first maximum of its window in x (scanning rows,
+ * then columns, as tfjs does; ties are common after a ReLU). x [N,H,W,C], dy/dx as usual.
+ */
+static void max_pool_grad(const float *x, const float *dy, float *dx, const Geometry *g) {
+  const int64_t c = g->ci;
+  memset(dx, 0, (size_t)(g->n * g->h * g->w * c) * sizeof(float));
+  for (int64_t n = 0; n < g->n; n++) {
+    const float *img = x + n * g->h * g->w * c;
+    float *dimg = dx + n * g->h * g->w * c;
+    for (int64_t oh = 0; oh < g->oh; oh++) {
+      for (int64_t ow = 0; ow < g->ow; ow++) {
+        const float *d = dy + ((n * g->oh + oh) * g->ow + ow) * c;
+        for (int64_t ch = 0; ch < c; ch++) {
+          float best = -INFINITY;
+          int64_t where = -1;
+          for (int64_t kh = 0; kh < g->kh; kh++) {
+            const int64_t ih = oh * g->sh + kh - g->pt;
+            if (ih < 0 || ih >= g->h) continue;
+            for (int64_t kw = 0; kw < g->kw; kw++) {
+              const int64_t iw = ow * g->sw + kw - g->pl;
+              if (iw < 0 || iw >= g->w) continue;
+              const int64_t at = (ih * g->w + iw) * c + ch;
+              if (img[at] > best) { best = img[at]; where = at; }
+            }
+          }
+          if (where >= 0) dimg[where] += d[ch];
+        }
+      }
+    }
+  }
+}
+
+/* out[c] = sum over rows of x[rows, cols]: a bias gradient, summing all leading axes. */
+static void sum_rows(const float *x, float *out, int64_t rows, int64_t cols) {
+  memset(out, 0, (size_t)cols * sizeof(float));
+  for (int64_t r = 0; r < rows; r++) {
+    const float *row = x + r * cols;
+    for (int64_t c = 0; c < cols; c++) out[c] += row[c];
+  }
+}
+
 /* ---- N-API glue ---------------------------------------------------------------------------- */
 
 #define NUM_OFFSETS 4 /* a, b, c, out: meaning depends on the function; -1 means absent */
@@ -248,6 +294,30 @@ static napi_value js_backprop_filter(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+static napi_value js_max_pool_grad(napi_env env, napi_callback_info info) {
+  char *base; size_t len; double p[NUM_PARAMS];
+  if (!read_args(env, info, &base, &len, p)) return NULL;
+  Geometry g = geometry(p);
+  float *dy = at(env, base, len, p[0], g.n * g.oh * g.ow * g.ci);
+  float *x = dy ? at(env, base, len, p[1], g.n * g.h * g.w * g.ci) : NULL;
+  float *dx = x ? at(env, base, len, p[3], g.n * g.h * g.w * g.ci) : NULL;
+  if (!dx) return NULL;
+  max_pool_grad(x, dy, dx, &g);
+  return NULL;
+}
+
+/* params: [x, -, -, out, rows, cols, ...] */
+static napi_value js_sum_rows(napi_env env, napi_callback_info info) {
+  char *base; size_t len; double p[NUM_PARAMS];
+  if (!read_args(env, info, &base, &len, p)) return NULL;
+  const int64_t rows = (int64_t)p[4], cols = (int64_t)p[5];
+  float *x = at(env, base, len, p[0], rows * cols);
+  float *out = x ? at(env, base, len, p[3], cols) : NULL;
+  if (!out) return NULL;
+  sum_rows(x, out, rows, cols);
+  return NULL;
+}
+
 static napi_value js_threads(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1], out;
@@ -265,6 +335,8 @@ static napi_value init(napi_env env, napi_value exports) {
       {"conv2d", NULL, js_forward, NULL, NULL, NULL, napi_default, NULL},
       {"conv2dBackpropInput", NULL, js_backprop_input, NULL, NULL, NULL, napi_default, NULL},
       {"conv2dBackpropFilter", NULL, js_backprop_filter, NULL, NULL, NULL, napi_default, NULL},
+      {"maxPoolGrad", NULL, js_max_pool_grad, NULL, NULL, NULL, napi_default, NULL},
+      {"sumRows", NULL, js_sum_rows, NULL, NULL, NULL, napi_default, NULL},
       {"threads", NULL, js_threads, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);

@@ -12,7 +12,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { selectBackend } from '../lib/backend';
 import { mulberry32 } from '../lib/random';
 import * as fs from 'node:fs';
-import { nativeAddonPath } from '../lib/kernels/nativeConv';
+import { nativeAddonPath } from '../lib/kernels/native';
 
 type Pad = 'valid' | 'same';
 interface Case { k: number; stride: number; pad: Pad; ci: number; co: number; size: number; batch: number }

@@ -1,14 +1,16 @@
 /**
- * Native convolution kernels for the wasm backend (native/nin_conv.c, OpenBLAS, all cores).
+ * Native kernels for the wasm backend (native/nin_conv.c, OpenBLAS, all cores).
  *
  * Without libtensorflow, the wasm backend is the fastest tfjs backend, but it runs on one
  * thread with 128-bit SIMD. Convolutions are ~90% of NiN's training time; this module moves
  * `Conv2D`, `FusedConv2D` (bias + relu/linear) and both convolution gradients to a small
  * N-API addon that multiplies matrices with OpenBLAS, working directly on the wasm heap (no
- * copies). Everything else (pooling, activations, the loss, the optimizer) stays on wasm.
+ * copies). Two loops wasm runs slowly in training come along: `MaxPoolGrad` and `Sum` over
+ * leading axes (bias gradients). Everything else stays on wasm's XNNPACK kernels.
  *
  * The addon is optional: it is built at `npm ci` when a compiler and OpenBLAS are present.
- * Cases it does not handle (NCHW, dilation, other activations) go to the kernel it replaced.
+ * Cases it does not handle (NCHW, dilation, other activations, other reductions) go to the
+ * kernel it replaced.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -19,6 +21,9 @@ import {
   Conv2DBackpropInputAttrs,
   FusedConv2DAttrs,
   getKernel,
+  MaxPoolGradAttrs,
+  SumAttrs,
+  util,
   KernelConfig,
   KernelFunc,
   registerKernel,
@@ -32,6 +37,8 @@ interface Addon {
   conv2d(memory: ArrayBuffer, params: Float64Array): void;
   conv2dBackpropInput(memory: ArrayBuffer, params: Float64Array): void;
   conv2dBackpropFilter(memory: ArrayBuffer, params: Float64Array): void;
+  maxPoolGrad(memory: ArrayBuffer, params: Float64Array): void;
+  sumRows(memory: ArrayBuffer, params: Float64Array): void;
   /** Sets OpenBLAS's thread count when given; returns the count in force. */
   threads(n?: number): number;
 }
@@ -44,7 +51,7 @@ export interface NativeConvStatus {
 }
 
 const BACKEND = 'wasm';
-const KERNELS = ['Conv2D', 'FusedConv2D', 'Conv2DBackpropInput', 'Conv2DBackpropFilter'] as const;
+const KERNELS = ['Conv2D', 'FusedConv2D', 'Conv2DBackpropInput', 'Conv2DBackpropFilter', 'MaxPoolGrad', 'Sum'] as const;
 
 let addon: Addon | undefined;
 let loadError: string | undefined;
@@ -161,11 +168,48 @@ const conv2dBackpropFilter: KernelFunc = (args) => {
   return out;
 };
 
+const maxPoolGrad: KernelFunc = (args) => {
+  const backend = args.backend as BackendWasm;
+  const { dy, input } = args.inputs as { dy: TensorInfo; input: TensorInfo };
+  const { filterSize, strides, pad, dimRoundingMode } = args.attrs as unknown as MaxPoolGradAttrs;
+  if (!supported('NHWC', 1, dy, input)) return replaced.get('MaxPoolGrad')!(args);
+  const info = backend_util.computePool2DInfo(input.shape as [number, number, number, number],
+    filterSize, strides, 1, pad, dimRoundingMode);
+  const out = backend.makeOutput(input.shape, 'float32');
+  if (input.shape.some((d) => d === 0)) return out;
+  addon!.maxPoolGrad(heap(backend),
+    params([offsetOf(backend, dy), offsetOf(backend, input), -1, offsetOf(backend, out)], info));
+  return out;
+};
+
+/** Sum over the leading axes only (e.g. [N, H, W, C] → [C], a bias gradient); else wasm's Sum. */
+const sum: KernelFunc = (args) => {
+  const backend = args.backend as BackendWasm;
+  const { x } = args.inputs as { x: TensorInfo };
+  const { axis, keepDims } = args.attrs as unknown as SumAttrs;
+  const axes = util.parseAxisParam(axis, x.shape).sort((a, b) => a - b);
+  const k = axes.length;
+  if (x.dtype !== 'float32' || k === 0 || k >= x.shape.length || axes.some((a, i) => a !== i)) {
+    return replaced.get('Sum')!(args);
+  }
+  const rest = x.shape.slice(k);
+  const out = backend.makeOutput(keepDims ? [...axes.map(() => 1), ...rest] : rest, 'float32');
+  const rows = util.sizeFromShape(x.shape.slice(0, k));
+  const cols = util.sizeFromShape(rest);
+  if (cols === 0) return out;
+  addon!.sumRows(heap(backend), Float64Array.from([
+    offsetOf(backend, x), -1, -1, offsetOf(backend, out), rows, cols, ...new Array(12).fill(0),
+  ]));
+  return out;
+};
+
 const NATIVE: Record<(typeof KERNELS)[number], KernelFunc> = {
   Conv2D: conv2d,
   FusedConv2D: fusedConv2d,
   Conv2DBackpropInput: conv2dBackpropInput,
   Conv2DBackpropFilter: conv2dBackpropFilter,
+  MaxPoolGrad: maxPoolGrad,
+  Sum: sum,
 };
 
 /**
