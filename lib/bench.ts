@@ -7,7 +7,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { knownKeys, positiveInt } from './validate';
 import { MIN_INPUT_SIZE, nin } from './model';
-import { crossEntropy } from './train';
+import { autoMicroBatchSize, sgdStep } from './train';
 import { ConfigError } from './validate';
 
 export interface BenchConfig {
@@ -70,11 +70,8 @@ export function benchmark(partial: Partial<BenchConfig> = {}): BenchResult {
   const y = tf.randomUniform([c.batchSize], 0, 10, 'int32', 2);
   try {
     const forward = () => tf.tidy(() => { (model.predict(x) as tf.Tensor).dataSync(); });
-    const trainStep = () => {
-      const loss = optimizer.minimize(() => crossEntropy(model.apply(x, { training: true }) as tf.Tensor2D, y as tf.Tensor1D), true);
-      loss!.dataSync();
-      loss!.dispose();
-    };
+    const micro = autoMicroBatchSize(model, c.batchSize);
+    const trainStep = () => { sgdStep(model, optimizer, x as tf.Tensor4D, y as tf.Tensor1D, micro); };
     const fwd = timed(forward, c.steps);
     const trn = timed(trainStep, c.steps);
     return {

@@ -106,7 +106,8 @@ async function trainCommand(opts: TrainOpts, io: Io) {
     io.out(`backend: ${backend.description}\n`);
     for (const s of backend.skipped) io.out(`  (skipped ${s})\n`);
     io.out(`data: ${d.dir} (${d.source}), ${d.train.count} training / ${d.test.count} test examples\n` +
-      `training NiN at ${config.resize}×${config.resize} px: ${config.numEpochs} epochs, lr ${config.lr}, ` +
+      `training NiN at ${config.resize}×${config.resize} px: ${config.numEpochs} ` +
+      `epoch${config.numEpochs === 1 ? '' : 's'}, lr ${config.lr}, ` +
       `batch ${config.batchSize}\n`);
   }
 
@@ -229,6 +230,18 @@ function program(io: Io, run: (work: () => Promise<void>) => Promise<void>): Com
   return cmd;
 }
 
+/** Config field → the flag that sets it, so errors name what the user typed. */
+const FLAGS: Record<string, string> = {
+  numEpochs: '--epochs', lr: '--lr', batchSize: '--batch-size', resize: '--resize', seed: '--seed',
+  trainLimit: '--train-limit', testLimit: '--test-limit', oneByOneCount: '--one-by-one', steps: '--steps',
+  dataDir: '--data-dir', backend: '--backend',
+};
+
+function inFlagTerms(message: string): string {
+  const m = /^(\w+) must /.exec(message);
+  return m && FLAGS[m[1]] ? FLAGS[m[1]] + message.slice(m[1].length) : message;
+}
+
 /** Runs the CLI on `argv` (node-style: [node, script, ...args]); resolves to the exit code. */
 export async function main(argv: string[] = process.argv, io: Io = processIo): Promise<number> {
   const debug = argv.includes('--debug');
@@ -252,7 +265,8 @@ export async function main(argv: string[] = process.argv, io: Io = processIo): P
   if (failure === undefined) return 0;
   const e = failure as Error;
   const expected = e instanceof ConfigError || e instanceof DivergedError;
-  io.err(`nin: ${expected ? '' : 'internal error: '}${String(e?.message ?? e).split('\n')[0]}` +
+  const message = String(e?.message ?? e).split('\n')[0];
+  io.err(`nin: ${expected ? inFlagTerms(message) : `internal error: ${message}`}` +
     `${expected || debug ? '' : ' (rerun with --debug for the stack trace)'}\n`);
   if (debug && e?.stack) io.err(`${e.stack}\n`);
   return 1;

@@ -6,6 +6,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
+import { deriveSeed } from './random';
 import { ConfigError, inRange, knownKeys, oneOf, positiveInt } from './validate';
 
 /** Smallest square input that still has one pixel left after the third max-pool. */
@@ -91,7 +92,7 @@ export function ninBlock(
   const { oneByOneCount = 2, oneByOneKernel = 1, name, inputShape, seed } = options;
   const conv = (k: number, s: number, pad: 'valid' | 'same', i: number, first: boolean) => tfl.layers.conv2d({
     filters, kernelSize: k, strides: s, padding: pad, activation: 'relu',
-    kernelInitializer: tfl.initializers.glorotUniform({ seed: seed === undefined ? undefined : seed + i }),
+    kernelInitializer: tfl.initializers.glorotUniform({ seed: seed === undefined ? undefined : deriveSeed(seed, i) }),
     biasInitializer: 'zeros',
     name: name ? `${name}_conv${i}` : undefined,
     ...(first && inputShape ? { inputShape } : {}),
@@ -113,7 +114,8 @@ export function ninBlock(
  */
 export function nin(partial: Partial<NinConfig> = {}): tfl.Sequential {
   const c = resolveNinConfig(partial);
-  const seedFor = (i: number) => (c.seed === undefined ? undefined : c.seed + 10 * i);
+  // Hashed, not added: with seed + offset, run seed 1's layers would reuse run seed 0's.
+  const seedFor = (i: number) => (c.seed === undefined ? undefined : deriveSeed(c.seed, i));
   const block = (i: number, filters: number, k: number, s: number, pad: 'valid' | 'same') =>
     ninBlock(filters, k, s, pad, {
       oneByOneCount: c.oneByOneCount, oneByOneKernel: c.oneByOneKernel, name: `block${i}`, seed: seedFor(i),

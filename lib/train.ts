@@ -22,6 +22,13 @@ export interface TrainConfig {
   resize: number;
   /** Seed of the per-epoch shuffle. @default 0 */
   seed: number;
+  /**
+   * Examples per forward/backward pass. A batch larger than this is processed in pieces
+   * whose gradients are summed before the one SGD update: the same step, less memory.
+   * Undefined picks it from the activation size: the whole batch, except on wasm, whose heap
+   * cannot pass ~2 GB, where activations are kept near 1 GB. @default undefined (auto)
+   */
+  microBatchSize?: number;
 }
 
 export const TRAIN_DEFAULTS: Readonly<TrainConfig> = Object.freeze({
@@ -30,6 +37,7 @@ export const TRAIN_DEFAULTS: Readonly<TrainConfig> = Object.freeze({
   batchSize: 128,
   resize: 224,
   seed: 0,
+  microBatchSize: undefined,
 });
 
 /** Fills defaults and checks every field; throws a ConfigError naming the first bad one. */
@@ -41,6 +49,7 @@ export function resolveTrainConfig(partial: Partial<TrainConfig> = {}): TrainCon
   positiveFinite('lr', c.lr);
   positiveInt('batchSize', c.batchSize);
   positiveInt('seed', c.seed, 0);
+  if (c.microBatchSize !== undefined) positiveInt('microBatchSize', c.microBatchSize);
   if (!Number.isInteger(c.resize) || c.resize < MIN_INPUT_SIZE) {
     throw new ConfigError(`resize must be an integer of at least ${MIN_INPUT_SIZE} px for NiN, got ${c.resize}`);
   }
@@ -105,6 +114,77 @@ function countCorrect(logits: tf.Tensor2D, ys: tf.Tensor1D): tf.Scalar {
   return tf.tidy(() => tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), tf.cast(ys, 'int32')), 'int32')) as tf.Scalar);
 }
 
+/** Activation memory the wasm backend may spend on one forward/backward pass. */
+const WASM_ACTIVATION_BUDGET_BYTES = 1 << 30;
+
+/**
+ * Examples per forward/backward pass for `batchSize` on the active backend: the whole batch,
+ * except on wasm, where the layers' outputs (kept for the backward pass, plus about as much
+ * again for their gradients) must fit the budget. Batches are split evenly.
+ */
+export function autoMicroBatchSize(model: tfl.LayersModel, batchSize: number): number {
+  if (tf.getBackend() !== 'wasm') return batchSize;
+  const floatsPerExample = model.layers.reduce((sum, layer) => {
+    const shape = (layer.outputShape as (number | null)[]).slice(1) as number[]; // drop the batch axis
+    return sum + shape.reduce((a, b) => a * b, 1);
+  }, 0);
+  const fits = Math.max(1, Math.floor(WASM_ACTIVATION_BUDGET_BYTES / (floatsPerExample * 4 * 3)));
+  if (fits >= batchSize) return batchSize;
+  return Math.ceil(batchSize / Math.ceil(batchSize / fits));
+}
+
+/** What one SGD step measured. */
+export interface StepResult {
+  /** Mean loss over the batch. */
+  loss: number;
+  /** Examples classified correctly (before the update). */
+  correct: number;
+}
+
+/**
+ * One SGD step of `model` on a batch (xs [B, H, W, C], ys [B] class indices): forward with
+ * dropout, backward, update. With `microBatchSize < B` the batch goes through in pieces and
+ * the pieces' gradients (each weighted by its share of the batch) are summed first, so the
+ * update is that of the whole batch. Leaves no tensors behind.
+ */
+export function sgdStep(
+  model: tfl.LayersModel, optimizer: tf.Optimizer, xs: tf.Tensor4D, ys: tf.Tensor1D, microBatchSize: number,
+): StepResult {
+  const n = xs.shape[0];
+  const variables = model.trainableWeights.map((w) => w.read() as tf.Variable);
+  let grads: tf.NamedTensorMap | undefined;
+  let loss = 0;
+  let correct = 0;
+  for (let start = 0; start < n; start += microBatchSize) {
+    const size = Math.min(microBatchSize, n - start);
+    let rightT: tf.Scalar | undefined;
+    const piece = tf.tidy(() => {
+      const xb = size === n ? xs : tf.slice(xs, [start, 0, 0, 0], [size, -1, -1, -1]); // [b, H, W, C]
+      const yb = size === n ? ys : tf.slice(ys, [start], [size]);
+      return tf.variableGrads(() => {
+        const logits = model.apply(xb, { training: true }) as tf.Tensor2D; // [b, classes]
+        rightT = tf.keep(countCorrect(logits, yb));
+        return tf.mul(crossEntropy(logits, yb), size / n) as tf.Scalar;
+      }, variables);
+    });
+    loss += piece.value.dataSync()[0];
+    correct += rightT!.dataSync()[0];
+    tf.dispose([piece.value, rightT!]);
+    if (grads === undefined) {
+      grads = piece.grads;
+    } else {
+      for (const name of Object.keys(grads)) {
+        const sum = tf.add(grads[name], piece.grads[name]);
+        tf.dispose([grads[name], piece.grads[name]]);
+        grads[name] = sum;
+      }
+    }
+  }
+  optimizer.applyGradients(grads!);
+  tf.dispose(grads!);
+  return { loss, correct };
+}
+
 function checkInputSize(model: tfl.LayersModel, resize: number): void {
   const shape = model.inputs[0].shape; // [null, H, W, C]
   if (shape[1] !== resize || shape[2] !== resize) {
@@ -125,6 +205,7 @@ export async function train(
   const optimizer = tf.train.sgd(config.lr);
   const history: TrainHistory = { config, epochs: [] };
   const steps = numBatches(data.train.count, config.batchSize);
+  const microBatchSize = config.microBatchSize ?? autoMicroBatchSize(model, config.batchSize);
   try {
     for (let epoch = 1; epoch <= config.numEpochs; epoch++) {
       const start = performance.now();
@@ -134,19 +215,12 @@ export async function train(
       let batch = 0;
       const order = { batchSize: config.batchSize, resize: config.resize, shuffle: true, seed: config.seed, epoch };
       for (const { xs, ys } of batches(data.train, order)) {
-        let rightT: tf.Scalar | undefined;
-        const lossT = optimizer.minimize(() => {
-          const logits = model.apply(xs, { training: true }) as tf.Tensor2D; // [B, classes]
-          rightT = tf.keep(countCorrect(logits, ys));
-          return crossEntropy(logits, ys);
-        }, true) as tf.Scalar;
-        const [loss] = lossT.dataSync();
-        const [right] = rightT!.dataSync();
         const n = xs.shape[0];
-        tf.dispose([xs, ys, lossT, rightT!]);
+        const { loss, correct: right } = sgdStep(model, optimizer, xs, ys, microBatchSize);
+        tf.dispose([xs, ys]);
         if (!Number.isFinite(loss)) {
           throw new DivergedError(`training diverged: the loss is ${loss} at epoch ${epoch}, step ${batch + 1} of ` +
-            `${steps}; try a smaller learning rate than ${config.lr} (e.g. --lr ${config.lr / 10})`);
+            `${steps}; try a smaller learning rate than ${config.lr} (e.g. --lr ${Number((config.lr / 10).toPrecision(3))})`);
         }
         lossSum += loss * n;
         correct += right;

@@ -1,0 +1,322 @@
+/**
+ * The trainer on synthetic Fashion-MNIST-shaped data: option errors, a few real SGD steps
+ * on the wasm backend, callbacks, divergence, evaluation, and a tensor count that stays flat.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as tf from '@tensorflow/tfjs-core';
+import type * as tfl from '@tensorflow/tfjs-layers';
+import { selectBackend } from '../lib/backend';
+import { FashionMnistSplit } from '../lib/data/fashionMnist';
+import { nin } from '../lib/model';
+import {
+  BatchInfo,
+  DivergedError,
+  autoMicroBatchSize,
+  sgdStep,
+  EpochResult,
+  TRAIN_DEFAULTS,
+  TrainHistory,
+  crossEntropy,
+  evaluateAccuracy,
+  predict,
+  resolveTrainConfig,
+  train,
+} from '../lib/train';
+import { ConfigError } from '../lib/validate';
+
+before(async () => {
+  await selectBackend('wasm');
+});
+
+/**
+ * `count` 28×28 images where label k is a bright band across rows 2k..2k+2 on black:
+ * easy to tell apart, so a dozen SGD steps visibly lower the loss. `offset` varies the
+ * label order between the train and test splits.
+ */
+function bandSplit(count: number, offset = 0): FashionMnistSplit {
+  const side = 28;
+  const images = new Uint8Array(count * side * side);
+  const labels = new Uint8Array(count);
+  for (let i = 0; i < count; i++) {
+    const k = (i * 7 + offset) % 10;
+    labels[i] = k;
+    for (let row = 2 * k; row <= 2 * k + 2; row++) images.fill(255, i * side * side + row * side, i * side * side + (row + 1) * side);
+  }
+  return { images, labels, count, height: side, width: side };
+}
+
+const data = { train: bandSplit(64), test: bandSplit(32, 3) };
+
+function assertConfigError(fn: () => unknown, pattern: RegExp): void {
+  assert.throws(fn, (err: unknown) => {
+    assert.ok(err instanceof ConfigError, `expected a ConfigError, got ${String(err)}`);
+    assert.match(err.message, pattern);
+    return true;
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Options
+
+test("resolveTrainConfig: the chapter's defaults", () => {
+  assert.deepEqual(resolveTrainConfig(),
+    { numEpochs: 5, lr: 0.1, batchSize: 128, resize: 224, seed: 0, microBatchSize: undefined });
+  assert.deepEqual(TRAIN_DEFAULTS, resolveTrainConfig());
+  assert.deepEqual(resolveTrainConfig({ lr: 0.05, resize: 67, numEpochs: undefined }),
+    { numEpochs: 5, lr: 0.05, batchSize: 128, resize: 67, seed: 0, microBatchSize: undefined },
+    'undefined keeps the default');
+});
+
+test('resolveTrainConfig rejects bad options, naming them', () => {
+  assertConfigError(() => resolveTrainConfig({ lr: 0 }), /lr must be a positive finite number, got 0/);
+  assertConfigError(() => resolveTrainConfig({ lr: -1 }), /lr must be a positive finite number, got -1/);
+  assertConfigError(() => resolveTrainConfig({ lr: NaN }), /lr must be a positive finite number, got NaN/);
+  assertConfigError(() => resolveTrainConfig({ lr: Infinity }), /lr must be a positive finite number, got Infinity/);
+  assertConfigError(() => resolveTrainConfig({ batchSize: 0 }), /batchSize must be an integer >= 1, got 0/);
+  assertConfigError(() => resolveTrainConfig({ batchSize: 2.5 }), /batchSize .* got 2\.5/);
+  assertConfigError(() => resolveTrainConfig({ numEpochs: 0 }), /numEpochs must be an integer >= 1, got 0/);
+  assertConfigError(() => resolveTrainConfig({ resize: 66 }), /resize must be an integer of at least 67 px.*got 66/);
+  assertConfigError(() => resolveTrainConfig({ seed: -1 }), /seed must be an integer >= 0, got -1/);
+  assertConfigError(() => resolveTrainConfig({ learningRate: 0.1 } as never), /unknown training option "learningRate"; known: .*lr/);
+});
+
+// ---------------------------------------------------------------------------------------------
+// Training
+
+describe('train() on wasm at 67 px', () => {
+  // A shallow NiN (no 1×1 convolutions, no dropout): the chapter's full network sits on the
+  // ln(10) plateau for its first dozens of steps, and dropout (unseeded) would make the
+  // numbers vary from run to run. With a seed and no dropout the run is deterministic.
+  let model: tfl.Sequential;
+  let history: TrainHistory;
+  const batchCalls: BatchInfo[] = [];
+  const epochCalls: { result: EpochResult; length: number }[] = [];
+  const numEpochs = 3;
+  const batchSize = 16;
+
+  before(async () => {
+    model = nin({ inputSize: 67, oneByOneCount: 0, dropout: 0, seed: 1 });
+    history = await train(model, data, { numEpochs, batchSize, lr: 0.15, resize: 67, seed: 1 }, {
+      onBatchEnd: (info) => { batchCalls.push(info); },
+      onEpochEnd: async (result, h) => { epochCalls.push({ result, length: h.epochs.length }); },
+    });
+  });
+  after(() => model?.dispose());
+
+  test('history: one finite EpochResult per epoch', () => {
+    assert.equal(history.config.numEpochs, numEpochs);
+    assert.equal(history.config.lr, 0.15);
+    assert.equal(history.epochs.length, numEpochs);
+    history.epochs.forEach((e, i) => {
+      assert.equal(e.epoch, i + 1);
+      for (const key of ['trainLoss', 'trainAcc', 'testAcc', 'examplesPerSec', 'seconds'] as const) {
+        assert.ok(Number.isFinite(e[key]), `epoch ${e.epoch} ${key} = ${e[key]}`);
+      }
+      for (const key of ['trainAcc', 'testAcc'] as const) {
+        assert.ok(e[key] >= 0 && e[key] <= 1, `epoch ${e.epoch} ${key} = ${e[key]}`);
+      }
+      assert.ok(e.trainLoss > 0);
+      assert.ok(e.examplesPerSec > 0);
+      assert.ok(e.seconds > 0);
+      // Accuracies are counts of whole examples over the split.
+      const whole = (x: number) => Math.abs(x - Math.round(x)) < 1e-9;
+      assert.ok(whole(e.trainAcc * 64), `trainAcc ${e.trainAcc} is k/64`);
+      assert.ok(whole(e.testAcc * 32), `testAcc ${e.testAcc} is k/32`);
+    });
+  });
+
+  test('the loss goes down', () => {
+    const first = history.epochs[0];
+    const last = history.epochs[numEpochs - 1];
+    assert.ok(last.trainLoss < first.trainLoss - 0.02,
+      `loss ${first.trainLoss} in epoch 1, ${last.trainLoss} in epoch ${numEpochs}`);
+    assert.ok(last.trainAcc > first.trainAcc, `train acc ${first.trainAcc} → ${last.trainAcc}`);
+  });
+
+  test('onBatchEnd after every step, onEpochEnd after every epoch', () => {
+    const steps = Math.ceil(64 / batchSize);
+    assert.equal(batchCalls.length, numEpochs * steps);
+    batchCalls.forEach((info, i) => {
+      assert.equal(info.epoch, Math.floor(i / steps) + 1);
+      assert.equal(info.batch, i % steps, 'batch index counts up from 0 within each epoch');
+      assert.equal(info.numBatches, steps);
+      assert.ok(Number.isFinite(info.loss) && info.loss > 0);
+      assert.ok(info.acc >= 0 && info.acc <= 1);
+    });
+    assert.deepEqual(epochCalls.map((c) => c.result.epoch), [1, 2, 3]);
+    assert.deepEqual(epochCalls.map((c) => c.length), [1, 2, 3], 'the history passed along grows by one each epoch');
+    assert.deepEqual(epochCalls.map((c) => c.result), history.epochs);
+    // The epoch loss is the example-weighted mean of its batch losses.
+    const epoch1 = batchCalls.filter((b) => b.epoch === 1);
+    const mean = epoch1.reduce((s, b) => s + b.loss, 0) / epoch1.length; // equal batches of 16
+    assert.ok(Math.abs(mean - history.epochs[0].trainLoss) < 1e-5, `${mean} vs ${history.epochs[0].trainLoss}`);
+  });
+
+  test('evaluateAccuracy is the fraction of predict() that is right', () => {
+    const start = tf.memory().numTensors;
+    const predicted = predict(model, data.test, 67);
+    assert.equal(predicted.length, data.test.count);
+    assert.ok(predicted.every((c) => Number.isInteger(c) && c >= 0 && c < 10));
+    const right = predicted.filter((c, i) => c === data.test.labels[i]).length;
+    for (const batch of [32, 5]) { // 5 leaves a partial last batch
+      const acc = evaluateAccuracy(model, data.test, { batchSize: batch, resize: 67 });
+      assert.ok(acc >= 0 && acc <= 1);
+      assert.equal(acc, right / data.test.count, `batch ${batch}`);
+    }
+    assert.equal(evaluateAccuracy(model, data.test, { batchSize: 16, resize: 67 }), history.epochs[numEpochs - 1].testAcc,
+      'the last epoch reported the same test accuracy');
+    assert.deepEqual(predict(model, data.test, 67, 10), predicted.slice(0, 10));
+    assert.equal(tf.memory().numTensors, start);
+  });
+});
+
+test("tensor count stays flat over the chapter's network, and returns to the start", async () => {
+  const before = tf.memory().numTensors;
+  const model = nin({ inputSize: 67, seed: 2 }); // the chapter's network, with dropout
+  const counts: number[] = [];
+  const history = await train(model, { train: bandSplit(32), test: bandSplit(16, 3) },
+    { numEpochs: 3, batchSize: 16, lr: 0.05, resize: 67, seed: 2 },
+    { onEpochEnd: () => { counts.push(tf.memory().numTensors); } });
+  assert.equal(history.epochs.length, 3);
+  assert.equal(counts.length, 3);
+  assert.ok(counts[0] > before, 'the model holds its weights');
+  assert.equal(counts[2], counts[0], `tensors after each epoch: ${counts.join(', ')}`);
+  model.dispose();
+  assert.equal(tf.memory().numTensors, before);
+});
+
+test('a model built for another size is rejected, naming both sizes', async () => {
+  const model = nin({ inputSize: 96 });
+  try {
+    await assert.rejects(train(model, data, { resize: 67, numEpochs: 1 }), (err: unknown) => {
+      assert.ok(err instanceof ConfigError, String(err));
+      assert.match(err.message, /96/);
+      assert.match(err.message, /67/);
+      assert.match(err.message, /inputSize: 67/, 'says how to build the right model');
+      return true;
+    });
+  } finally {
+    model.dispose();
+  }
+});
+
+test('a learning rate far too large diverges with a DivergedError saying where and what to try', async () => {
+  const before = tf.memory().numTensors;
+  // Deterministic: seeded weights and order, no dropout. lr 1e6 makes the loss NaN in epoch 1.
+  const model = nin({ inputSize: 67, dropout: 0, seed: 1 });
+  const seen: BatchInfo[] = [];
+  try {
+    await assert.rejects(
+      train(model, data, { numEpochs: 2, batchSize: 16, lr: 1e6, resize: 67, seed: 1 }, { onBatchEnd: (b) => { seen.push(b); } }),
+      (err: unknown) => {
+        assert.ok(err instanceof DivergedError, `expected a DivergedError, got ${String(err)}`);
+        assert.equal(err.name, 'DivergedError');
+        assert.match(err.message, /the loss is (NaN|-?Infinity) at epoch 1, step \d of 4/);
+        assert.match(err.message, /smaller learning rate than 1000000/);
+        assert.match(err.message, /--lr 100000\b/);
+        const step = Number(/step (\d)/.exec(err.message)![1]);
+        assert.equal(seen.length, step - 1, 'callbacks ran for the steps before the bad one only');
+        return true;
+      },
+    );
+    assert.ok(seen.every((b) => Number.isFinite(b.loss)));
+  } finally {
+    model.dispose();
+  }
+  assert.equal(tf.memory().numTensors, before, 'nothing leaks when training stops early');
+});
+
+// ---------------------------------------------------------------------------------------------
+// The loss
+
+test('crossEntropy: ln(10) for uniform logits, and a hand-computed case', () => {
+  const start = tf.memory().numTensors;
+  const uniform = tf.zeros([4, 10]) as tf.Tensor2D;
+  const ys = tf.tensor1d([0, 3, 9, 5], 'int32');
+  const loss = crossEntropy(uniform, ys);
+  assert.deepEqual(loss.shape, []);
+  assert.ok(Math.abs(loss.dataSync()[0] - Math.log(10)) < 1e-6, `${loss.dataSync()[0]} vs ln 10`);
+
+  // Logits (1, 2, 3) with label 2: -log(e³ / (e + e² + e³)) = log(1 + e⁻¹ + e⁻²).
+  // Logits (0, 0, 0) with label 0: log 3. The mean of the two.
+  const logits = tf.tensor2d([[1, 2, 3], [0, 0, 0]]);
+  const labels = tf.tensor1d([2, 0], 'int32');
+  const mixed = crossEntropy(logits, labels);
+  const expected = (Math.log(1 + Math.exp(-1) + Math.exp(-2)) + Math.log(3)) / 2;
+  assert.ok(Math.abs(mixed.dataSync()[0] - expected) < 1e-6, `${mixed.dataSync()[0]} vs ${expected}`);
+
+  tf.dispose([uniform, ys, loss, logits, labels, mixed]);
+  assert.equal(tf.memory().numTensors, start);
+});
+
+describe('sgdStep with micro-batches', () => {
+  before(async () => {
+    await selectBackend('wasm');
+  });
+
+  /** Weights after one step of a fresh seeded model (no dropout, so both runs see the same net). */
+  function weightsAfterStep(microBatchSize: number): { weights: Float32Array[]; loss: number; correct: number } {
+    const model = nin({ inputSize: 67, seed: 4, dropout: 0 });
+    const optimizer = tf.train.sgd(0.1);
+    const { xs, ys } = tf.tidy(() => ({
+      xs: tf.image.resizeBilinear(tf.tensor4d(Float32Array.from(data.train.images.subarray(0, 12 * 784), (v) => v / 255),
+        [12, 28, 28, 1]), [67, 67]) as tf.Tensor4D,
+      ys: tf.tensor1d(Int32Array.from(data.train.labels.subarray(0, 12)), 'int32'),
+    }));
+    try {
+      const r = sgdStep(model, optimizer, xs, ys, microBatchSize);
+      return { ...r, weights: model.getWeights().map((w) => w.dataSync() as Float32Array) };
+    } finally {
+      tf.dispose([xs, ys]);
+      optimizer.dispose();
+      model.dispose();
+    }
+  }
+
+  test('splitting a batch into pieces gives the same update, loss and count as the whole batch', () => {
+    const whole = weightsAfterStep(12);
+    for (const micro of [5, 4, 1]) {
+      const split = weightsAfterStep(micro);
+      assert.ok(Math.abs(split.loss - whole.loss) < 1e-5, `micro ${micro}: loss ${split.loss} vs ${whole.loss}`);
+      assert.equal(split.correct, whole.correct);
+      whole.weights.forEach((w, i) => {
+        const worst = w.reduce((m, v, j) => Math.max(m, Math.abs(v - split.weights[i][j])), 0);
+        assert.ok(worst < 1e-5, `micro ${micro}: weight ${i} differs by ${worst}`);
+      });
+    }
+  });
+
+  test('no tensors are left behind by a split step', () => {
+    weightsAfterStep(5);
+    const before = tf.memory().numTensors;
+    weightsAfterStep(5);
+    assert.equal(tf.memory().numTensors, before);
+  });
+
+  test('autoMicroBatchSize splits nothing off wasm', async () => {
+    await selectBackend('cpu');
+    const large = nin({ inputSize: 224 });
+    try {
+      assert.equal(autoMicroBatchSize(large, 128), 128);
+    } finally {
+      large.dispose();
+      await selectBackend('wasm');
+    }
+  });
+
+  test('autoMicroBatchSize: whole batch at 96 px, even pieces under the wasm budget at 224 px', () => {
+    const small = nin({ inputSize: 96 });
+    const large = nin({ inputSize: 224 });
+    try {
+      assert.equal(autoMicroBatchSize(small, 128), 128);
+      const m = autoMicroBatchSize(large, 128);
+      assert.ok(m < 128 && m >= 16, `224 px on wasm: ${m}`);
+      const pieces = Math.ceil(128 / m);
+      assert.equal(m, Math.ceil(128 / pieces), 'pieces are as even as possible');
+    } finally {
+      small.dispose();
+      large.dispose();
+    }
+  });
+});
