@@ -6,7 +6,8 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { knownKeys, positiveInt } from './validate';
-import { MIN_INPUT_SIZE, nin } from './model';
+import type * as tfl from '@tensorflow/tfjs-layers';
+import { countFlops, countParams, MIN_INPUT_SIZE, nin } from './model';
 import { autoMicroBatchSize, sgdStep } from './train';
 import { ConfigError } from './validate';
 
@@ -90,3 +91,41 @@ export function benchmark(partial: Partial<BenchConfig> = {}): BenchResult {
 }
 
 const round1 = (v: number) => Math.round(v * 10) / 10;
+
+/** Measured memory of one model, as the resource-use exercise asks. */
+export interface ResourceUse {
+  /** Trainable parameters. */
+  params: number;
+  /** Forward-pass FLOPs per image. */
+  flopsPerImage: number;
+  /** Peak bytes of live tensors during one training step (tfjs's own count, all backends). */
+  trainPeakBytes: number;
+  /** Peak bytes of live tensors while predicting one batch. */
+  predictPeakBytes: number;
+}
+
+/**
+ * Parameters, FLOPs and the tensor memory of one training step and one prediction of
+ * `batchSize` random images, measured with `tf.profile` on the active backend. The model's
+ * weights change (one SGD step at a tiny learning rate): pass a model built for this.
+ */
+export async function resourceUse(model: tfl.LayersModel, batchSize: number): Promise<ResourceUse> {
+  const [, h, w, c] = model.inputs[0].shape as number[];
+  const x = tf.randomUniform([batchSize, h, w, c], 0, 1, 'float32', 3);
+  const y = tf.randomUniform([batchSize], 0, 10, 'int32', 4);
+  const optimizer = tf.train.sgd(1e-9);
+  try {
+    const micro = autoMicroBatchSize(model, batchSize);
+    const trainInfo = await tf.profile(() => { sgdStep(model, optimizer, x as tf.Tensor4D, y as tf.Tensor1D, micro); });
+    const predictInfo = await tf.profile(() => { tf.tidy(() => { (model.predict(x, { batchSize }) as tf.Tensor).dataSync(); }); });
+    return {
+      params: countParams(model),
+      flopsPerImage: countFlops(model),
+      trainPeakBytes: trainInfo.peakBytes,
+      predictPeakBytes: predictInfo.peakBytes,
+    };
+  } finally {
+    tf.dispose([x, y]);
+    optimizer.dispose();
+  }
+}

@@ -19,3 +19,6 @@ export * from './data/fashionMnist';
 export * from './train';
 export { main as runCli } from './cli';
 export * from './bench';
+export * from './plots';
+export * from './notebook';
+export * from './profiles';

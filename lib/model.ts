@@ -218,3 +218,23 @@ export function formatLayerSummary(rows: LayerRow[]): string {
 export function probeOutputShape(model: tfl.LayersModel, inputSize: number, channels = 1): number[] {
   return tf.tidy(() => (model.predict(tf.zeros([1, inputSize, inputSize, channels])) as tf.Tensor).shape);
 }
+
+/**
+ * Multiply-adds ×2 (FLOPs) of one forward pass for one image, counting convolutions and
+ * dense layers (pooling, ReLU and the like are comparatively free and left out).
+ */
+export function countFlops(model: tfl.LayersModel): number {
+  let flops = 0;
+  for (const layer of model.layers) {
+    const cls = layer.getClassName();
+    const out = layer.outputShape as number[]; // [null, H, W, C] or [null, units]
+    if (cls === 'Conv2D') {
+      const [kh, kw, ci] = layer.getWeights()[0].shape; // kernel [KH, KW, Ci, Co]
+      flops += 2 * out[1] * out[2] * out[3] * kh * kw * ci;
+    } else if (cls === 'Dense') {
+      const [inputs, units] = layer.getWeights()[0].shape;
+      flops += 2 * inputs * units;
+    }
+  }
+  return flops;
+}

@@ -1,0 +1,214 @@
+/**
+ * Plots of training runs and of the network, as data: vega-lite specs, plotly figures, and
+ * SVG rendered by vega itself in Node (for every viewer that shows only images: classic
+ * Notebook, nbconvert HTML, GitHub). Plots read results; they never drive training.
+ */
+import type { BatchInfo, EpochResult } from './train';
+import type { LayerRow } from './model';
+
+/** A vega-lite v5 specification (kept loose: vega-lite validates it). */
+export type VegaLiteSpec = Record<string, unknown>;
+
+/** A plotly figure: traces and layout, as plotly.js and Jupyter's plotly mimetype take them. */
+export interface PlotlyFigure {
+  data: Array<Record<string, unknown>>;
+  layout: Record<string, unknown>;
+}
+
+export const VEGA_LITE_SCHEMA = 'https://vega.github.io/schema/vega-lite/v5.json';
+
+/** One point of a training curve: `x` in (fractional) epochs. */
+export interface CurvePoint {
+  x: number;
+  series: 'train loss' | 'train acc' | 'test acc';
+  value: number;
+}
+
+/**
+ * Collects the curves d2l's animator draws while a model trains: running train loss and
+ * train accuracy a few times per epoch, test accuracy after each epoch. Feed it from
+ * `train`'s callbacks; `batchEnd` says when a new point was added (time to redraw).
+ */
+export class TrainingCurves {
+  readonly points: CurvePoint[] = [];
+  private lossSum = 0;
+  private accSum = 0;
+  private batches = 0;
+
+  /** @param pointsPerEpoch how many train-loss/accuracy points per epoch (d2l uses 5). */
+  constructor(readonly numEpochs: number, readonly pointsPerEpoch = 5) {}
+
+  batchEnd(info: BatchInfo): boolean {
+    if (info.batch === 0) {
+      this.lossSum = 0;
+      this.accSum = 0;
+      this.batches = 0;
+    }
+    this.lossSum += info.loss;
+    this.accSum += info.acc;
+    this.batches++;
+    const every = Math.max(1, Math.floor(info.numBatches / this.pointsPerEpoch));
+    const last = info.batch + 1 === info.numBatches;
+    if ((info.batch + 1) % every !== 0 && !last) return false;
+    const x = info.epoch - 1 + (info.batch + 1) / info.numBatches;
+    this.points.push({ x, series: 'train loss', value: this.lossSum / this.batches });
+    this.points.push({ x, series: 'train acc', value: this.accSum / this.batches });
+    return true;
+  }
+
+  epochEnd(result: EpochResult): void {
+    this.points.push({ x: result.epoch, series: 'test acc', value: result.testAcc });
+  }
+
+  /** A one-line summary of the latest values, for text-only outputs. */
+  summary(): string {
+    const latest = (s: CurvePoint['series']) => [...this.points].reverse().find((p) => p.series === s);
+    const parts = (['train loss', 'train acc', 'test acc'] as const)
+      .map((s) => latest(s))
+      .filter((p): p is CurvePoint => p !== undefined)
+      .map((p) => `${p.series} ${p.value.toFixed(3)}`);
+    const x = this.points.length ? this.points[this.points.length - 1].x : 0;
+    return `epoch ${x.toFixed(2)}/${this.numEpochs}: ${parts.join(', ') || 'no points yet'}`;
+  }
+
+  toVegaLite(title = 'NiN training'): VegaLiteSpec {
+    return {
+      $schema: VEGA_LITE_SCHEMA,
+      title,
+      width: 360,
+      height: 220,
+      data: { values: this.points },
+      mark: { type: 'line', point: true },
+      encoding: {
+        x: { field: 'x', type: 'quantitative', title: 'epoch', scale: { domain: [0, this.numEpochs] } },
+        y: { field: 'value', type: 'quantitative', title: null },
+        color: {
+          field: 'series', type: 'nominal', title: null,
+          scale: { domain: ['train loss', 'train acc', 'test acc'] },
+        },
+        strokeDash: { field: 'series', type: 'nominal', legend: null },
+      },
+    };
+  }
+
+  toPlotly(title = 'NiN training'): PlotlyFigure {
+    const series = ['train loss', 'train acc', 'test acc'] as const;
+    const dash = { 'train loss': 'solid', 'train acc': 'dash', 'test acc': 'dot' };
+    return {
+      data: series.map((s) => {
+        const pts = this.points.filter((p) => p.series === s);
+        return { type: 'scatter', mode: 'lines+markers', name: s, x: pts.map((p) => p.x), y: pts.map((p) => p.value),
+          line: { dash: dash[s] } };
+      }),
+      layout: {
+        title: { text: title }, width: 520, height: 320,
+        xaxis: { title: { text: 'epoch' }, range: [0, this.numEpochs] },
+        yaxis: { rangemode: 'tozero' },
+        margin: { l: 50, r: 20, t: 50, b: 45 },
+      },
+    };
+  }
+}
+
+/** Parameters per row of the layer table, with each row's output shape (NCHW) as a label. */
+export function layerParamsChart(rows: LayerRow[], title = 'NiN: parameters per layer'): VegaLiteSpec {
+  return {
+    $schema: VEGA_LITE_SCHEMA,
+    title,
+    width: 360,
+    data: { values: rows.map((r) => ({ layer: r.name, params: r.params, shape: `(${r.shapeNCHW.join(', ')})` })) },
+    encoding: {
+      y: { field: 'layer', type: 'nominal', sort: null, title: null }, // table order
+    },
+    layer: [
+      { mark: 'bar', encoding: { x: { field: 'params', type: 'quantitative', title: 'parameters' }, tooltip: [{ field: 'shape' }, { field: 'params' }] } },
+      {
+        mark: { type: 'text', align: 'left', dx: 4, fontSize: 10 },
+        encoding: { x: { field: 'params', type: 'quantitative' }, text: { field: 'shape' } },
+      },
+    ],
+  };
+}
+
+/** A bar chart comparing runs (e.g. the exercises): one bar per run and metric. */
+export function comparisonChart(
+  runs: ReadonlyArray<{ run: string }>, metrics: string[], title = 'Comparison',
+): VegaLiteSpec {
+  const values = runs.flatMap((r) =>
+    metrics.map((m) => ({ run: r.run, metric: m, value: Number((r as Record<string, unknown>)[m]) })));
+  return {
+    $schema: VEGA_LITE_SCHEMA,
+    title,
+    data: { values },
+    mark: 'bar',
+    encoding: {
+      x: { field: 'run', type: 'nominal', title: null, sort: null },
+      xOffset: { field: 'metric' },
+      y: { field: 'value', type: 'quantitative', title: null },
+      color: { field: 'metric', type: 'nominal', title: null },
+      tooltip: [{ field: 'run' }, { field: 'metric' }, { field: 'value', format: '.3f' }],
+    },
+  };
+}
+
+/** A grey image (uint8 pixels, row-major) as a PNG data URL, for image marks and HTML. */
+export function greyPngDataUrl(pixels: Uint8Array, height: number, width: number): string {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { PNG } = require('pngjs') as typeof import('pngjs');
+  const png = new PNG({ width, height, colorType: 0, inputColorType: 0, inputHasAlpha: false });
+  png.data = Buffer.from(pixels.buffer, pixels.byteOffset, height * width);
+  return `data:image/png;base64,${PNG.sync.write(png, { colorType: 0, inputColorType: 0, inputHasAlpha: false }).toString('base64')}`;
+}
+
+/**
+ * A row of grey images, each with a title (e.g. "coat → shirt"), from uint8 pixels
+ * [count × height × width]. Each image travels as a small PNG data URL.
+ */
+export function imagesChart(
+  pixels: Uint8Array, height: number, width: number, titles: string[], scale = 4,
+): VegaLiteSpec {
+  const size = height * width;
+  return {
+    $schema: VEGA_LITE_SCHEMA,
+    data: {
+      values: titles.map((title, i) => ({
+        order: i, title, url: greyPngDataUrl(pixels.subarray(i * size, (i + 1) * size), height, width),
+      })),
+    },
+    facet: { field: 'order', type: 'ordinal', title: null, header: { labelExpr: "''", labelPadding: 0 } },
+    columns: Math.min(titles.length, 4),
+    spacing: 24,
+    spec: {
+      width: width * scale,
+      height: height * scale + 14,
+      layer: [
+        {
+          mark: { type: 'image', width: width * scale, height: height * scale, align: 'left', baseline: 'top', smooth: false },
+          encoding: { url: { field: 'url', type: 'nominal' }, x: { value: 0 }, y: { value: 14 } },
+        },
+        {
+          mark: { type: 'text', align: 'center', baseline: 'top', fontSize: 10, limit: width * scale + 24 },
+          encoding: { text: { field: 'title' }, x: { value: (width * scale) / 2 }, y: { value: 0 } },
+        },
+      ],
+    },
+    config: { view: { stroke: null } },
+  };
+}
+
+/**
+ * Renders a vega-lite spec to SVG with vega's own renderer, headless (no browser, no canvas).
+ * vega and vega-lite are loaded on first use.
+ */
+export async function vegaLiteToSvg(spec: VegaLiteSpec): Promise<string> {
+  /* eslint-disable @typescript-eslint/no-require-imports */
+  const vega = require('vega') as typeof import('vega');
+  const vl = require('vega-lite') as typeof import('vega-lite');
+  /* eslint-enable @typescript-eslint/no-require-imports */
+  const view = new vega.View(vega.parse(vl.compile(spec as never).spec), { renderer: 'none', logLevel: vega.Error });
+  try {
+    return await view.toSVG();
+  } finally {
+    view.finalize();
+  }
+}

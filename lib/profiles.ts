@@ -1,0 +1,79 @@
+/**
+ * Training profiles for the notebooks: how much to train, chosen from the hardware.
+ *
+ * - `full`: the chapter's recipe (224 px, 5 epochs, lr 0.1, batch 128). Picked when a GPU
+ *   backend (tfjs-node-gpu) is present.
+ * - `cpu`: the best test accuracy a 2-core machine reaches in about 20 minutes: the same
+ *   network, trained on smaller images for more epochs (the chapter's first exercise).
+ * - `tiny`: seconds per notebook, for CI and quick checks; accuracy stays near chance.
+ *
+ * `NIN_PROFILE=full|cpu|tiny` overrides the choice.
+ */
+import type { BackendInfo } from './backend';
+import type { TrainConfig } from './train';
+import { oneOf } from './validate';
+
+export const PROFILE_NAMES = ['full', 'cpu', 'tiny'] as const;
+export type ProfileName = (typeof PROFILE_NAMES)[number];
+
+export interface Profile {
+  name: ProfileName;
+  /** One sentence: why this profile was chosen. */
+  why: string;
+  /** Training settings (the rest are TrainConfig's defaults). */
+  train: Partial<TrainConfig>;
+  /** Examples to use; undefined means the whole split. */
+  trainLimit?: number;
+  testLimit?: number;
+  /** A smaller budget for each of the exercises' many runs. */
+  exercise: RunSettings;
+}
+
+/** What one training run uses. */
+export interface RunSettings {
+  train: Partial<TrainConfig>;
+  trainLimit?: number;
+  testLimit?: number;
+}
+
+type ProfileSettings = Omit<Profile, 'name' | 'why'>;
+
+export const PROFILES: Readonly<Record<ProfileName, ProfileSettings>> = Object.freeze({
+  full: {
+    train: { numEpochs: 5, lr: 0.1, batchSize: 128, resize: 224 },
+    exercise: { train: { numEpochs: 2, lr: 0.1, batchSize: 128, resize: 224 } },
+  },
+  cpu: {
+    train: { numEpochs: 6, lr: 0.1, batchSize: 64, resize: 67 },
+    exercise: { train: { numEpochs: 1, lr: 0.1, batchSize: 64, resize: 67 }, trainLimit: 20000, testLimit: 2000 },
+  },
+  tiny: {
+    train: { numEpochs: 2, lr: 0.1, batchSize: 32, resize: 67 }, trainLimit: 256, testLimit: 128,
+    exercise: { train: { numEpochs: 1, lr: 0.1, batchSize: 32, resize: 67 }, trainLimit: 96, testLimit: 64 },
+  },
+});
+
+/** The profile for this backend, unless `NIN_PROFILE` names one. */
+export function chooseProfile(backend: BackendInfo, env: NodeJS.ProcessEnv = process.env): Profile {
+  const forced = env.NIN_PROFILE;
+  if (forced !== undefined && forced !== '') {
+    const name = oneOf('NIN_PROFILE', forced, PROFILE_NAMES);
+    return { name, why: `NIN_PROFILE=${name} was set`, ...PROFILES[name] };
+  }
+  if (backend.description.includes('tfjs-node-gpu')) {
+    return { name: 'full', why: 'a GPU backend (tfjs-node-gpu) is present, so the chapter\'s full recipe runs', ...PROFILES.full };
+  }
+  return {
+    name: 'cpu',
+    why: `no GPU backend (running on ${backend.description}), so a recipe tuned for about 20 minutes on 2 CPU cores runs`,
+    ...PROFILES.cpu,
+  };
+}
+
+/** A one-line description: "cpu profile: 6 epochs at 67 px, batch 64, lr 0.1, all examples". */
+export function describeProfile(p: Profile): string {
+  const t = p.train;
+  const limits = p.trainLimit === undefined ? 'all examples' : `${p.trainLimit} training / ${p.testLimit} test examples`;
+  return `${p.name} profile: ${t.numEpochs} epoch${t.numEpochs === 1 ? '' : 's'} at ${t.resize} px, ` +
+    `batch ${t.batchSize}, lr ${t.lr}, ${limits}`;
+}

@@ -1,0 +1,123 @@
+/**
+ * Executes both notebooks headless in the tiny profile (scripts/run_notebooks.py, as
+ * `npm run notebooks` does) and checks what a reader would see in them.
+ *
+ * Needs Debian's jupyter-nbconvert and python3-nbclient. Skipped when they are missing,
+ * unless NIN_REQUIRE_NOTEBOOKS=1 (CI), which makes their absence a failure.
+ */
+import { before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { packageRoot } from '../lib/paths';
+import { PLOTLY_MIME, VEGA_LITE_MIME } from '../lib/notebook';
+
+const python = '/usr/bin/python3';
+const hasJupyter = fs.existsSync(python) &&
+  spawnSync(python, ['-c', 'import nbclient, nbconvert'], { encoding: 'utf8' }).status === 0;
+const required = process.env.NIN_REQUIRE_NOTEBOOKS === '1';
+
+interface Output { output_type: string; name?: string; text?: string | string[]; data?: Record<string, unknown> }
+interface Cell { cell_type: string; source: string | string[]; outputs?: Output[] }
+const joined = (t: string | string[] | undefined) => (Array.isArray(t) ? t.join('') : t ?? '');
+
+if (!hasJupyter && required) {
+  test('jupyter-nbconvert and python3-nbclient are installed (NIN_REQUIRE_NOTEBOOKS=1)', () =>
+    assert.fail('apt-get install jupyter-nbconvert python3-nbclient'));
+}
+
+describe('the notebooks, executed in the tiny profile', { skip: hasJupyter ? false : 'jupyter-nbconvert / python3-nbclient not installed' }, () => {
+  const out = fs.mkdtempSync(path.join(os.tmpdir(), 'nin-notebooks-'));
+  let run: ReturnType<typeof spawnSync>;
+  const cells: Record<string, Cell[]> = {};
+  const stdoutOf = (name: string) => cells[name].flatMap((c) => c.outputs ?? [])
+    .filter((o) => o.output_type === 'stream' && o.name === 'stdout').map((o) => joined(o.text)).join('');
+  const displays = (name: string) => cells[name].flatMap((c) => c.outputs ?? []).filter((o) => o.output_type === 'display_data');
+
+  before(() => {
+    run = spawnSync(python, [path.join(packageRoot(), 'scripts', 'run_notebooks.py'), '--out', out, '--timeout', '600'],
+      { encoding: 'utf8', env: { ...process.env, NIN_PROFILE: 'tiny' }, timeout: 15 * 60 * 1000 });
+    for (const name of ['nin', 'exercises']) {
+      const file = path.join(out, `${name}.ipynb`);
+      if (fs.existsSync(file)) cells[name] = JSON.parse(fs.readFileSync(file, 'utf8')).cells;
+    }
+  });
+
+  test('both run without an error cell and leave executed .ipynb and .html', () => {
+    assert.equal(run.status, 0, `run_notebooks.py failed:\n${run.stdout}\n${run.stderr}`);
+    for (const f of ['nin.ipynb', 'nin.html', 'exercises.ipynb', 'exercises.html']) {
+      assert.ok(fs.existsSync(path.join(out, f)), f);
+    }
+    for (const name of ['nin', 'exercises']) {
+      const stderr = cells[name].flatMap((c) => c.outputs ?? []).filter((o) => o.name === 'stderr').map((o) => joined(o.text));
+      assert.deepEqual(stderr, [], `${name} wrote to stderr`);
+      assert.ok(cells[name].filter((c) => c.cell_type === 'code').every((c) => (c.outputs ?? []).every((o) => o.output_type !== 'error')));
+    }
+  });
+
+  test('the chapter notebook prints the shape table, the profile and the summary', () => {
+    const text = stdoutOf('nin');
+    for (const shape of ['(1, 96, 54, 54)', '(1, 96, 26, 26)', '(1, 256, 26, 26)', '(1, 256, 12, 12)', '(1, 384, 12, 12)',
+      '(1, 384, 5, 5)', '(1, 10, 5, 5)', '(1, 10, 1, 1)', '(1, 10) ']) {
+      assert.ok(text.includes(shape), shape);
+    }
+    assert.match(text, /total\s+1,992,166/);
+    assert.match(text, /tiny profile: 2 epochs at 67 px/);
+    assert.match(text, /why: NIN_PROFILE=tiny was set/);
+    assert.match(text, /^loss [\d.]+, train acc [\d.]+, test acc [\d.]+$/m);
+    assert.match(text, /^[\d.]+ examples\/sec on wasm$/m);
+  });
+
+  test('every chart carries its interactive form and a static SVG', () => {
+    for (const name of ['nin', 'exercises']) {
+      for (const d of displays(name)) {
+        const data = d.data ?? {};
+        if (VEGA_LITE_MIME in data || PLOTLY_MIME in data) {
+          assert.match(joined(data['image/svg+xml'] as string[]), /^<svg/, `${name}: a chart without its SVG`);
+          assert.ok(joined(data['text/plain'] as string | string[]).length > 0, `${name}: a chart without text`);
+        }
+      }
+    }
+    const vegaLite = displays('nin').filter((d) => VEGA_LITE_MIME in (d.data ?? {}));
+    assert.ok(vegaLite.length >= 3, 'layer chart, training images, predictions');
+  });
+
+  test('the training plot is one plotly display, redrawn in place up to the last epoch', () => {
+    const training = cells.nin.find((c) => joined(c.source).includes('nin.train('))!;
+    const plots = (training.outputs ?? []).filter((o) => PLOTLY_MIME in (o.data ?? {}));
+    assert.equal(plots.length, 1, 'updates replace the display instead of adding plots');
+    assert.match(joined(plots[0].data!['text/plain'] as string[]), /^epoch 2\.00\/2: train loss [\d.]+, train acc [\d.]+, test acc [\d.]+$/);
+    const figure = plots[0].data![PLOTLY_MIME] as { data: Array<{ name: string; x: number[] }> };
+    assert.deepEqual(figure.data.map((t) => t.name), ['train loss', 'train acc', 'test acc']);
+    assert.deepEqual(figure.data[2].x, [1, 2]);
+  });
+
+  test('the exercises gather every run into one table and one chart', () => {
+    const text = stdoutOf('exercises');
+    for (const run of ['lr 0.05', 'lr 0.1', 'lr 0.2', '0× 1×1 conv', '1× 1×1 conv', '2× 1×1 conv', '3× 1×1 conv',
+      '3×3 instead of 1×1', 'dense head']) {
+      assert.match(text, new RegExp(`^${run.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: loss [\\d.]+, train acc`, 'm'), run);
+    }
+    const tables = displays('exercises').filter((d) => 'text/html' in (d.data ?? {}));
+    const results = tables.find((d) => joined(d.data!['text/plain'] as string[]).startsWith('tiny profile'))!;
+    assert.equal(joined(results.data!['text/plain'] as string[]).split('\n').length, 2 + 9, 'caption, header, nine runs');
+    const resources = tables.find((d) => joined(d.data!['text/plain'] as string[]).startsWith('resources'))!;
+    assert.match(joined(resources.data!['text/plain'] as string[]), /NiN \(chapter\)\s+1992166\s/);
+    const chart = displays('exercises').find((d) => VEGA_LITE_MIME in (d.data ?? {}))!;
+    const values = (chart.data![VEGA_LITE_MIME] as { data: { values: unknown[] } }).data.values;
+    assert.equal(values.length, 9 * 2, 'nine runs × (train acc, test acc)');
+  });
+
+  test('the HTML renderings show the charts as SVG, with nothing to fetch for them', () => {
+    const html = fs.readFileSync(path.join(out, 'nin.html'), 'utf8');
+    // As <img> data URLs: nbconvert 6.5 would strip inline SVG down to its text.
+    const images = html.match(/<img src="data:image\/svg\+xml;base64,[A-Za-z0-9+/=]+"/g) ?? [];
+    assert.ok(images.length >= 4, `vega-drawn SVGs in the page: ${images.length}`);
+    const first = Buffer.from(images[0]!.replace(/^<img src="data:image\/svg\+xml;base64,/, '').replace(/"$/, ''), 'base64').toString();
+    assert.match(first, /^<svg[^>]*class="marks"/);
+    assert.match(first, /<path/, 'the drawing itself, not only its text');
+    assert.doesNotMatch(html, /(src|href)="https?:\/\//, 'nothing loaded from the network');
+  });
+});

@@ -1,0 +1,40 @@
+/** lib/profiles.ts: which training profile the notebooks run, and why. */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { chooseProfile, describeProfile, PROFILES } from '../lib/profiles';
+import { resolveTrainConfig } from '../lib/train';
+import { ConfigError } from '../lib/validate';
+import type { BackendInfo } from '../lib/backend';
+
+const wasm: BackendInfo = { name: 'wasm', description: 'wasm (XNNPACK, SIMD, 1 thread)', skipped: [] };
+const gpu: BackendInfo = { name: 'tensorflow', description: 'tensorflow (tfjs-node-gpu)', skipped: [] };
+const nativeCpu: BackendInfo = { name: 'tensorflow', description: 'tensorflow (tfjs-node)', skipped: [] };
+
+test('a GPU backend gets the chapter\'s full recipe; CPUs get the cpu profile', () => {
+  assert.equal(chooseProfile(gpu, {}).name, 'full');
+  assert.deepEqual(chooseProfile(gpu, {}).train, { numEpochs: 5, lr: 0.1, batchSize: 128, resize: 224 });
+  assert.equal(chooseProfile(wasm, {}).name, 'cpu');
+  assert.equal(chooseProfile(nativeCpu, {}).name, 'cpu');
+  assert.match(chooseProfile(wasm, {}).why, /no GPU backend .*wasm/);
+});
+
+test('NIN_PROFILE overrides, and a bad value is a one-line error naming it', () => {
+  assert.equal(chooseProfile(wasm, { NIN_PROFILE: 'tiny' }).name, 'tiny');
+  assert.equal(chooseProfile(gpu, { NIN_PROFILE: 'cpu' }).name, 'cpu');
+  assert.match(chooseProfile(wasm, { NIN_PROFILE: 'full' }).why, /NIN_PROFILE=full/);
+  assert.throws(() => chooseProfile(wasm, { NIN_PROFILE: 'huge' }),
+    (e: unknown) => e instanceof ConfigError && /NIN_PROFILE must be one of full, cpu, tiny, got "huge"/.test(e.message));
+});
+
+test('every profile and exercise budget is a valid training config', () => {
+  for (const p of Object.values(PROFILES)) {
+    resolveTrainConfig(p.train);
+    resolveTrainConfig(p.exercise.train);
+  }
+  assert.ok(PROFILES.tiny.trainLimit! <= 512, 'tiny stays tiny');
+});
+
+test('describeProfile says epochs, size, batch, lr and data', () => {
+  assert.equal(describeProfile(chooseProfile(wasm, { NIN_PROFILE: 'tiny' })),
+    'tiny profile: 2 epochs at 67 px, batch 32, lr 0.1, 256 training / 128 test examples');
+});
