@@ -1,18 +1,33 @@
 /**
- * The `nin` command line: `nin shapes`, `nin train`, `nin data`, `nin bench`.
+ * The `nin` command line: `nin shapes`, `nin train`, `nin eval`, `nin data`, `nin bench`.
  *
  * Human-readable output goes to stdout, progress to stderr. With `--json` each command
  * prints exactly one JSON object on stdout and nothing else there. Errors are one line on
  * stderr and a non-zero exit; `--debug` adds the stack trace.
  */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import * as cliProgress from 'cli-progress';
+import type * as tfl from '@tensorflow/tfjs-layers';
 import { BACKEND_CHOICES, BackendInfo, selectBackend } from './backend';
 import { FashionMnist, loadFashionMnist, numBatches } from './data/fashionMnist';
-import { countParams, formatLayerSummary, layerSummary, nin, NIN_DEFAULTS } from './model';
+import { countParams, formatLayerSummary, layerSummary, nin, NIN_DEFAULTS, NinConfig } from './model';
 import { BENCH_DEFAULTS, benchmark, resolveBenchConfig } from './bench';
-import { EpochResult, TRAIN_DEFAULTS, train, TrainHistory, DivergedError } from './train';
+import { EpochResult, TRAIN_DEFAULTS, train, TrainHistory, DivergedError, TrainProgress, PartialEpoch } from './train';
+import {
+  CheckpointState, hasCheckpoint, loadCheckpoint, loadModelFromDir, readCheckpointState, resumeConfigs, saveCheckpoint,
+} from './checkpoint';
+import { evaluateModel, formatEvaluation, modelInputSize } from './evaluate';
 import { ConfigError } from './validate';
+
+/** Training was stopped by Ctrl-C (after saving what it could): exit 130, like a shell. */
+class Interrupted extends Error {
+  override name = 'Interrupted';
+}
+
+/** The exit status of a process stopped by SIGINT (128 + 2). */
+const EXIT_INTERRUPTED = 130;
 
 function intArg(value: string): number {
   if (!/^[+-]?\d+$/.test(value.trim())) throw new InvalidArgumentError('expected an integer.');
@@ -87,31 +102,114 @@ async function data(opts: { dataDir?: string; json?: boolean }, io: Io) {
 interface TrainOpts {
   epochs?: number; lr?: number; batchSize?: number; resize?: number; seed?: number;
   trainLimit?: number; testLimit?: number; backend?: string; dataDir?: string; oneByOne: number; json?: boolean;
+  checkpointDir?: string; resume?: boolean;
 }
 
-async function trainCommand(opts: TrainOpts, io: Io) {
-  const trainConfig = {
-    numEpochs: opts.epochs, lr: opts.lr, batchSize: opts.batchSize, resize: opts.resize, seed: opts.seed,
+/** How to continue a run saved in `dir`, as a command the user can paste. */
+const resumeCommand = (dir: string) => `nin train --resume --checkpoint-dir ${dir}`;
+
+/** "epoch 2 complete" / "epoch 2 complete + 13 steps of epoch 3". */
+function describePosition(epochs: number, partial?: PartialEpoch): string {
+  const done = epochs === 0 ? 'no epoch complete' : `epoch ${epochs} complete`;
+  return partial && partial.steps > 0 ? `${done} + ${partial.steps} step${partial.steps === 1 ? '' : 's'} of epoch ${partial.epoch}` : done;
+}
+
+/** Makes sure checkpoints can be written to `dir` before any training time is spent. */
+function prepareCheckpointDir(dir: string): void {
+  try {
+    fs.mkdirSync(dir, { recursive: true });
+    fs.accessSync(dir, fs.constants.W_OK);
+  } catch (err) {
+    throw new ConfigError(`checkpoint directory ${dir} cannot be created or written ` +
+      `(${(err as NodeJS.ErrnoException).code ?? String(err)}); choose another --checkpoint-dir`);
+  }
+}
+
+/**
+ * Stops training cleanly on the first Ctrl-C (after the current step); a second one exits at
+ * once. Installed only while training runs; `remove` takes it away again.
+ */
+function interruptOnSigint(io: Io): { signal: AbortSignal; remove: () => void } {
+  const controller = new AbortController();
+  const onSigint = () => {
+    if (controller.signal.aborted) {
+      io.err('nin: second Ctrl-C: exiting now; the last complete checkpoint stays as it was\n');
+      process.exit(EXIT_INTERRUPTED);
+    }
+    io.err(`${io.isTTY ? '\n' : ''}nin: Ctrl-C: stopping after this step (press again to quit at once)\n`);
+    controller.abort();
   };
-  const modelConfig = { inputSize: opts.resize ?? TRAIN_DEFAULTS.resize, oneByOneCount: opts.oneByOne, seed: opts.seed };
-  // Check every option before the slow parts (backend start, data loading) begin.
+  process.on('SIGINT', onSigint);
+  return { signal: controller.signal, remove: () => { process.off('SIGINT', onSigint); } };
+}
+
+async function trainCommand(opts: TrainOpts, io: Io, oneByOneGiven: boolean) {
   const { resolveTrainConfig } = await import('./train');
   const { resolveNinConfig } = await import('./model');
-  const config = resolveTrainConfig(trainConfig);
-  resolveNinConfig(modelConfig);
+  const checkpointDir = opts.checkpointDir === undefined ? undefined : path.resolve(opts.checkpointDir);
+  // Check every option before the slow parts (backend start, data loading) begin.
+  let config: ReturnType<typeof resolveTrainConfig>;
+  let modelConfig: Partial<NinConfig>;
+  let saved: CheckpointState | undefined;
+  if (opts.resume) {
+    if (checkpointDir === undefined) {
+      throw new ConfigError('--resume needs --checkpoint-dir DIR, the folder a run saved its checkpoints in');
+    }
+    saved = readCheckpointState(checkpointDir).state;
+    const given = {
+      numEpochs: opts.epochs, lr: opts.lr, batchSize: opts.batchSize, resize: opts.resize, seed: opts.seed,
+      oneByOneCount: oneByOneGiven ? opts.oneByOne : undefined,
+    };
+    if (given.lr !== undefined) resolveTrainConfig({ lr: given.lr });
+    if (given.numEpochs !== undefined) resolveTrainConfig({ numEpochs: given.numEpochs });
+    const resumed = resumeConfigs(saved, given, checkpointDir, FLAGS);
+    config = resumed.train;
+    modelConfig = resumed.model;
+  } else {
+    config = resolveTrainConfig({
+      numEpochs: opts.epochs, lr: opts.lr, batchSize: opts.batchSize, resize: opts.resize, seed: opts.seed,
+    });
+    modelConfig = resolveNinConfig({ inputSize: config.resize, oneByOneCount: opts.oneByOne, seed: opts.seed });
+    if (checkpointDir !== undefined && hasCheckpoint(checkpointDir)) {
+      throw new ConfigError(`${checkpointDir} already holds a checkpoint; add --resume to continue it, ` +
+        'or choose another --checkpoint-dir (or delete that one) to start afresh');
+    }
+  }
+  if (checkpointDir !== undefined) prepareCheckpointDir(checkpointDir);
 
   const backend = await selectBackend(opts.backend);
   const d = await loadFashionMnist({ dataDir: opts.dataDir, trainLimit: opts.trainLimit, testLimit: opts.testLimit });
+  if (saved && (saved.data.trainCount !== d.train.count || saved.data.testCount !== d.test.count)) {
+    throw new ConfigError(`cannot resume from ${checkpointDir}: it was trained on ${saved.data.trainCount} training / ` +
+      `${saved.data.testCount} test examples, this data has ${d.train.count} / ${d.test.count}; pass the same ` +
+      '--data-dir, --train-limit and --test-limit as the first run');
+  }
+
+  let model: tfl.LayersModel;
+  let progress: TrainProgress | undefined;
+  if (saved) {
+    const loaded = await loadCheckpoint(checkpointDir!);
+    model = loaded.model;
+    saved = loaded.state;
+    progress = { epochs: saved.history, partial: saved.partial };
+  } else {
+    model = nin(modelConfig);
+  }
   if (!opts.json) {
     io.out(`backend: ${backend.description}\n`);
     for (const s of backend.skipped) io.out(`  (skipped ${s})\n`);
-    io.out(`data: ${d.dir} (${d.source}), ${d.train.count} training / ${d.test.count} test examples\n` +
-      `training NiN at ${config.resize}×${config.resize} px: ${config.numEpochs} ` +
+    io.out(`data: ${d.dir} (${d.source}), ${d.train.count} training / ${d.test.count} test examples\n`);
+    if (saved) {
+      io.out(`resuming from ${checkpointDir} (${describePosition(saved.epochsCompleted, saved.partial)})` +
+        `${saved.train.lr !== config.lr ? `, lr ${saved.train.lr} → ${config.lr}` : ''}` +
+        `${saved.backend && saved.backend !== backend.description ? `; trained so far on ${saved.backend}, so the numbers ` +
+          'will not match a run on one backend to the last bit' : ''}\n`);
+    }
+    io.out(`training NiN at ${config.resize}×${config.resize} px: ${config.numEpochs} ` +
       `epoch${config.numEpochs === 1 ? '' : 's'}, lr ${config.lr}, ` +
       `batch ${config.batchSize}\n`);
   }
 
-  const model = nin(modelConfig);
   const steps = numBatches(d.train.count, config.batchSize);
   const bar = io.isTTY ? new cliProgress.SingleBar({
     format: 'epoch {epoch} |{bar}| {value}/{total} steps | loss {loss} | {eta_formatted} left',
@@ -120,8 +218,15 @@ async function trainCommand(opts: TrainOpts, io: Io) {
   const report = (r: EpochResult) =>
     `epoch ${r.epoch}/${config.numEpochs}  loss ${fixed(r.trainLoss)}  train acc ${fixed(r.trainAcc)}  ` +
     `test acc ${fixed(r.testAcc)}  ${r.examplesPerSec.toFixed(1)} examples/sec  ${r.seconds.toFixed(1)} s\n`;
+  const contents = (h: TrainHistory, partial?: PartialEpoch) => ({
+    history: h.epochs, partial, train: config, model: { ...resolveNinConfig(modelConfig) },
+    data: { trainCount: d.train.count, testCount: d.test.count }, backend: backend.description,
+  });
+  /** The last checkpoint written or resumed from, in words; undefined while there is none. */
+  let lastSaved = saved ? describePosition(saved.epochsCompleted, saved.partial) : undefined;
 
   let history: TrainHistory;
+  const sigint = interruptOnSigint(io);
   try {
     history = await train(model, d, config, {
       onBatchEnd: ({ epoch, batch, loss }) => {
@@ -133,18 +238,47 @@ async function trainCommand(opts: TrainOpts, io: Io) {
           }
           return;
         }
-        if (batch === 0) bar.start(steps, 0, { epoch, loss: fixed(loss) });
+        if (!bar.isActive) bar.start(steps, batch, { epoch, loss: fixed(loss) });
         bar.update(batch + 1, { epoch, loss: fixed(loss) });
         if (batch + 1 === steps) bar.stop();
       },
-      onEpochEnd: (r) => {
+      onEpochEnd: async (r, h) => {
         bar?.stop();
-        if (!opts.json) io.out(report(r));
-        else if (!bar) io.err(report(r)); // progress for logs, kept off stdout
+        let line = report(r);
+        if (checkpointDir !== undefined) {
+          const c = await saveCheckpoint(checkpointDir, model, contents(h));
+          lastSaved = describePosition(r.epoch);
+          line = `${line.trimEnd()}  (saved ${c.name})\n`;
+        }
+        if (!opts.json) io.out(line);
+        else if (!bar) io.err(line); // progress for logs, kept off stdout
       },
-    });
+    }, { resume: progress, signal: sigint.signal });
+  } catch (err) {
+    if (err instanceof DivergedError && checkpointDir !== undefined) {
+      const kept = lastSaved !== undefined
+        ? `the last good checkpoint (${lastSaved}) stays in ${checkpointDir}; resume from it with ` +
+          `\`${resumeCommand(checkpointDir)} --lr ${Number((config.lr / 10).toPrecision(3))}\``
+        : 'no checkpoint was saved (no epoch completed)';
+      throw new DivergedError(`${err.message}; ${kept}`);
+    }
+    throw err;
   } finally {
+    sigint.remove();
     bar?.stop();
+  }
+  try {
+    if (history.interrupted) {
+      const stop = history.interrupted;
+      const where = stop.steps === 0 ? `stopped before epoch ${stop.epoch}` : `stopped at epoch ${stop.epoch}, step ${stop.steps} of ${steps}`;
+      if (checkpointDir === undefined) {
+        throw new Interrupted(`interrupted: ${where}; nothing saved (train with --checkpoint-dir DIR to keep progress)`);
+      }
+      const c = await saveCheckpoint(checkpointDir, model, contents(history, stop));
+      throw new Interrupted(`interrupted: ${where}; saved ${describePosition(history.epochs.length, stop)} in ` +
+        `${c.path}; resume with \`${resumeCommand(checkpointDir)}\``);
+    }
+  } finally {
     model.dispose();
   }
   const last = history.epochs[history.epochs.length - 1];
@@ -156,11 +290,49 @@ async function trainCommand(opts: TrainOpts, io: Io) {
     io.out(json({
       command: 'train', backend: backendSummary(backend), data: dataSummary(d),
       config: { train: config, model: modelConfig }, history: history.epochs, final,
+      ...(checkpointDir !== undefined ? {
+        checkpoint: { dir: checkpointDir, resumedFrom: saved ? { epochsCompleted: saved.epochsCompleted, steps: saved.steps } : null },
+      } : {}),
     }));
     return;
   }
   io.out(`loss ${fixed(final.loss)}, train acc ${fixed(final.trainAcc)}, test acc ${fixed(final.testAcc)}\n` +
     `${final.examplesPerSec.toFixed(1)} examples/sec on ${backend.name}\n`);
+}
+
+interface EvalOpts { model: string; dataDir?: string; testLimit?: number; backend?: string; batchSize?: number; json?: boolean }
+
+async function evalCommand(opts: EvalOpts, io: Io) {
+  if (opts.batchSize !== undefined && (!Number.isInteger(opts.batchSize) || opts.batchSize < 1)) {
+    throw new ConfigError(`--batch-size must be an integer >= 1, got ${opts.batchSize}`);
+  }
+  const dir = path.resolve(opts.model);
+  if (!fs.existsSync(dir)) {
+    throw new ConfigError(`model directory ${dir} does not exist; pass the --checkpoint-dir of a \`nin train\` run ` +
+      'or a folder with model.json and weights.bin');
+  }
+  const backend = await selectBackend(opts.backend);
+  const loaded = await loadModelFromDir(dir);
+  try {
+    const resize = modelInputSize(loaded.model);
+    const d = await loadFashionMnist({ dataDir: opts.dataDir, trainLimit: 1, testLimit: opts.testLimit });
+    const e = evaluateModel(loaded.model, d.test, { batchSize: opts.batchSize });
+    const checkpoint = loaded.state ? { epochsCompleted: loaded.state.epochsCompleted, steps: loaded.state.steps } : null;
+    if (opts.json) {
+      io.out(json({
+        command: 'eval', backend: backendSummary(backend), model: { path: loaded.path, inputSize: resize, checkpoint },
+        data: { dir: d.dir, source: d.source, split: 'test', count: d.test.count },
+        accuracy: e.accuracy, correct: e.correct, count: e.count, perClass: e.perClass,
+        confusionMatrix: e.confusion, confusionMatrixAxes: { rows: 'true class', columns: 'predicted class' },
+      }));
+      return;
+    }
+    io.out(`backend: ${backend.description}\nmodel: ${loaded.path} (${resize}×${resize} px input` +
+      `${checkpoint ? `, ${describePosition(checkpoint.epochsCompleted, loaded.state!.partial)}` : ''})\n` +
+      `data: ${d.dir} (${d.source}), ${d.test.count} test examples\n\n${formatEvaluation(e)}`);
+  } finally {
+    loaded.model.dispose();
+  }
 }
 
 async function bench(opts: { resize?: number; batchSize?: number; steps?: number; backend?: string; json?: boolean }, io: Io) {
@@ -210,8 +382,21 @@ function program(io: Io, run: (work: () => Promise<void>) => Promise<void>): Com
     .option('--seed <n>', `seed for initialisation and shuffling (default ${TRAIN_DEFAULTS.seed})`, intArg)
     .option('--data-dir <dir>', 'directory with the four Fashion-MNIST files')
     .addOption(backendOption())
+    .option('--checkpoint-dir <dir>', 'save a checkpoint there after every epoch (and on Ctrl-C)')
+    .option('--resume', 'continue from the last checkpoint in --checkpoint-dir')
     .option('--json', 'print one JSON object (config, per-epoch history, final metrics)')
-    .action((opts) => run(() => trainCommand(opts, io)));
+    .action((opts, command: Command) =>
+      run(() => trainCommand(opts, io, command.getOptionValueSource('oneByOne') !== 'default')));
+
+  cmd.command('eval')
+    .description('evaluate a saved model on the test set: accuracy, per-class accuracy, confusion matrix')
+    .requiredOption('--model <dir>', 'a checkpoint directory (its latest checkpoint) or a folder with model.json')
+    .option('--data-dir <dir>', 'directory with the four Fashion-MNIST files')
+    .option('--test-limit <n>', 'use only the first n test examples', intArg)
+    .option('--batch-size <n>', 'examples per forward pass (default 256)', intArg)
+    .addOption(backendOption())
+    .option('--json', 'print one JSON object')
+    .action((opts) => run(() => evalCommand(opts, io)));
 
   cmd.command('bench')
     .description('forward and training-step throughput of NiN on random data')
@@ -234,7 +419,7 @@ function program(io: Io, run: (work: () => Promise<void>) => Promise<void>): Com
 const FLAGS: Record<string, string> = {
   numEpochs: '--epochs', lr: '--lr', batchSize: '--batch-size', resize: '--resize', seed: '--seed',
   trainLimit: '--train-limit', testLimit: '--test-limit', oneByOneCount: '--one-by-one', steps: '--steps',
-  dataDir: '--data-dir', backend: '--backend',
+  dataDir: '--data-dir', backend: '--backend', checkpointDir: '--checkpoint-dir',
 };
 
 function inFlagTerms(message: string): string {
@@ -264,6 +449,10 @@ export async function main(argv: string[] = process.argv, io: Io = processIo): P
   }
   if (failure === undefined) return 0;
   const e = failure as Error;
+  if (e instanceof Interrupted) {
+    io.err(`nin: ${e.message}\n`);
+    return EXIT_INTERRUPTED;
+  }
   const expected = e instanceof ConfigError || e instanceof DivergedError;
   const message = String(e?.message ?? e).split('\n')[0];
   io.err(`nin: ${expected ? inFlagTerms(message) : `internal error: ${message}`}` +

@@ -17,6 +17,8 @@ export * from './model';
 export * from './data/idx';
 export * from './data/fashionMnist';
 export * from './train';
+export * from './checkpoint';
+export * from './evaluate';
 export { main as runCli } from './cli';
 export * from './bench';
 export * from './plots';

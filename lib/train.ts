@@ -10,6 +10,7 @@ import type * as tfl from '@tensorflow/tfjs-layers';
 import { batches, FashionMnistSplit, numBatches } from './data/fashionMnist';
 import { ConfigError, knownKeys, positiveFinite, positiveInt } from './validate';
 import { MIN_INPUT_SIZE } from './model';
+import { deriveSeed } from './random';
 
 export interface TrainConfig {
   /** Passes over the training set. @default 5 */
@@ -20,7 +21,11 @@ export interface TrainConfig {
   batchSize: number;
   /** Side the 28×28 images are resized to, per batch; must match the model's input. @default 224 */
   resize: number;
-  /** Seed of the per-epoch shuffle. @default 0 */
+  /**
+   * Seed of the per-epoch shuffle and of the dropout masks: the mask of step s of epoch e is
+   * drawn from `deriveSeed(seed, e, s, piece)`, so a run is reproducible and can be resumed
+   * at any step. @default 0
+   */
   seed: number;
   /**
    * Examples per forward/backward pass. A batch larger than this is processed in pieces
@@ -72,9 +77,53 @@ export interface EpochResult {
   seconds: number;
 }
 
+/**
+ * How far into an epoch training got: what a run stopped mid-epoch saves, and what a resumed
+ * run starts from. Sums are kept (not means) so the resumed epoch's result is the same number
+ * an uninterrupted epoch would have reported.
+ */
+export interface PartialEpoch {
+  /** The epoch in progress, 1-based. */
+  epoch: number;
+  /** Steps of it already done (0 = stopped at the epoch's start). */
+  steps: number;
+  /** Sum over those steps of (mean batch loss × batch size). */
+  lossSum: number;
+  /** Examples classified correctly in those steps. */
+  correct: number;
+  /** Examples seen in those steps. */
+  seen: number;
+  /** Seconds spent in those steps (for `examplesPerSec`). */
+  trainSeconds: number;
+}
+
+/** What {@link train} returns: the config it ran with and one result per completed epoch. */
 export interface TrainHistory {
   config: TrainConfig;
+  /** Completed epochs, including those of a run this one resumed. */
   epochs: EpochResult[];
+  /** Set when `signal` stopped training before `numEpochs`: where it stopped. */
+  interrupted?: PartialEpoch;
+}
+
+/** Where a resumed run continues: the state a checkpoint holds besides the weights. */
+export interface TrainProgress {
+  /** Results of the completed epochs 1..k; training continues with epoch k + 1. */
+  epochs: EpochResult[];
+  /** Steps of epoch k + 1 already done, when the run was stopped mid-epoch. */
+  partial?: PartialEpoch;
+}
+
+/** Run control for {@link train}: resuming, and stopping from outside (Ctrl-C). */
+export interface TrainRunOptions {
+  /** Continue a run from this point (the model passed in must hold that point's weights). */
+  resume?: TrainProgress;
+  /**
+   * Checked after every step and before every epoch: once aborted, `train` stops there and
+   * resolves with `history.interrupted` saying where. An epoch whose last step has run is
+   * still finished (evaluated and reported) first.
+   */
+  signal?: AbortSignal;
 }
 
 export interface BatchInfo {
@@ -141,32 +190,67 @@ export interface StepResult {
   correct: number;
 }
 
+/** Which step this is, so that its dropout masks can be drawn reproducibly. */
+export interface StepSeed {
+  /** The run's seed. */
+  seed: number;
+  /** 1-based epoch. */
+  epoch: number;
+  /** 0-based step within the epoch. */
+  step: number;
+}
+
+/** A layer whose masks come from `tf.dropout(x, rate, noiseShape, this.seed)`. */
+type SeededLayer = tfl.layers.Layer & { seed?: number };
+
+/** The model's dropout layers (tfjs-layers' `Dropout` and its spatial variants). */
+function dropoutLayers(model: tfl.LayersModel): SeededLayer[] {
+  return model.layers.filter((l) => /Dropout/.test(l.getClassName())) as SeededLayer[];
+}
+
 /**
  * One SGD step of `model` on a batch (xs [B, H, W, C], ys [B] class indices): forward with
  * dropout, backward, update. With `microBatchSize < B` the batch goes through in pieces and
  * the pieces' gradients (each weighted by its share of the batch) are summed first, so the
  * update is that of the whole batch. Leaves no tensors behind.
+ *
+ * With `stepSeed`, the dropout masks of piece p are drawn from
+ * `deriveSeed(seed, epoch, step, p)`: the same step always drops the same units (a fixed
+ * layer seed would repeat one mask every step). The layers' `seed` is set only for the
+ * forward pass and cleared afterwards, so saved models carry none. Without it, masks are
+ * fresh random draws.
  */
 export function sgdStep(
   model: tfl.LayersModel, optimizer: tf.Optimizer, xs: tf.Tensor4D, ys: tf.Tensor1D, microBatchSize: number,
+  stepSeed?: StepSeed,
 ): StepResult {
   const n = xs.shape[0];
   const variables = model.trainableWeights.map((w) => w.read() as tf.Variable);
+  const dropouts = stepSeed === undefined ? [] : dropoutLayers(model);
   let grads: tf.NamedTensorMap | undefined;
   let loss = 0;
   let correct = 0;
-  for (let start = 0; start < n; start += microBatchSize) {
+  for (let start = 0, p = 0; start < n; start += microBatchSize, p++) {
     const size = Math.min(microBatchSize, n - start);
     let rightT: tf.Scalar | undefined;
-    const piece = tf.tidy(() => {
-      const xb = size === n ? xs : tf.slice(xs, [start, 0, 0, 0], [size, -1, -1, -1]); // [b, H, W, C]
-      const yb = size === n ? ys : tf.slice(ys, [start], [size]);
-      return tf.variableGrads(() => {
-        const logits = model.apply(xb, { training: true }) as tf.Tensor2D; // [b, classes]
-        rightT = tf.keep(countCorrect(logits, yb));
-        return tf.mul(crossEntropy(logits, yb), size / n) as tf.Scalar;
-      }, variables);
-    });
+    if (stepSeed !== undefined) {
+      const seed = deriveSeed(stepSeed.seed, stepSeed.epoch, stepSeed.step, p);
+      for (const layer of dropouts) layer.seed = seed;
+    }
+    let piece: { value: tf.Scalar; grads: tf.NamedTensorMap };
+    try {
+      piece = tf.tidy(() => {
+        const xb = size === n ? xs : tf.slice(xs, [start, 0, 0, 0], [size, -1, -1, -1]); // [b, H, W, C]
+        const yb = size === n ? ys : tf.slice(ys, [start], [size]);
+        return tf.variableGrads(() => {
+          const logits = model.apply(xb, { training: true }) as tf.Tensor2D; // [b, classes]
+          rightT = tf.keep(countCorrect(logits, yb));
+          return tf.mul(crossEntropy(logits, yb), size / n) as tf.Scalar;
+        }, variables);
+      });
+    } finally {
+      for (const layer of dropouts) layer.seed = undefined;
+    }
     loss += piece.value.dataSync()[0];
     correct += rightT!.dataSync()[0];
     tf.dispose([piece.value, rightT!]);
@@ -193,31 +277,83 @@ function checkInputSize(model: tfl.LayersModel, resize: number): void {
   }
 }
 
+/** Checks that a resume point fits the run: consecutive epochs, a partial epoch right after them. */
+function checkProgress(progress: TrainProgress, config: TrainConfig, steps: number): void {
+  const done = progress.epochs.length;
+  progress.epochs.forEach((e, i) => {
+    if (e.epoch !== i + 1) throw new ConfigError(`resume: epoch results must be 1..${done} in order, found epoch ${e.epoch} at position ${i + 1}`);
+  });
+  if (done > config.numEpochs) {
+    throw new ConfigError(`resume: ${done} epochs are already done but numEpochs is ${config.numEpochs}`);
+  }
+  const p = progress.partial;
+  if (p !== undefined && (p.epoch !== done + 1 || !Number.isInteger(p.steps) || p.steps < 0 || p.steps >= steps)) {
+    throw new ConfigError(`resume: the partial epoch must be epoch ${done + 1} with 0..${steps - 1} steps done, ` +
+      `got epoch ${p.epoch} with ${p.steps}`);
+  }
+}
+
+/** Lets timers and signal handlers run (a step's `await`s alone never reach the event loop). */
+const turnEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
+
 /**
  * Trains `model` in place with SGD and returns the per-epoch history. The model must have
  * been built for `config.resize` pixels.
+ *
+ * Deterministic for a given seed, data and backend: the epoch order and every dropout mask
+ * are functions of (seed, epoch, step), so a run resumed from a checkpoint (`run.resume`, with
+ * the checkpoint's weights in `model`) computes the same steps as one never stopped.
  */
 export async function train(
   model: tfl.LayersModel, data: TrainData, partial: Partial<TrainConfig> = {}, callbacks: TrainCallbacks = {},
+  run: TrainRunOptions = {},
 ): Promise<TrainHistory> {
   const config = resolveTrainConfig(partial);
   checkInputSize(model, config.resize);
-  const optimizer = tf.train.sgd(config.lr);
-  const history: TrainHistory = { config, epochs: [] };
   const steps = numBatches(data.train.count, config.batchSize);
+  const resume: TrainProgress = run.resume ?? { epochs: [] };
+  checkProgress(resume, config, steps);
+  const optimizer = tf.train.sgd(config.lr);
+  const history: TrainHistory = { config, epochs: [...resume.epochs] };
   const microBatchSize = config.microBatchSize ?? autoMicroBatchSize(model, config.batchSize);
+  const { signal } = run;
   try {
-    for (let epoch = 1; epoch <= config.numEpochs; epoch++) {
+    // Plain SGD has no per-weight state; its step counter is restored for completeness.
+    const iterations = resume.epochs.length * steps + (resume.partial?.steps ?? 0);
+    if (iterations > 0) {
+      const iter = tf.scalar(iterations, 'int32');
+      await optimizer.setWeights([{ name: 'iter', tensor: iter }]);
+      iter.dispose();
+    }
+    for (let epoch = resume.epochs.length + 1; epoch <= config.numEpochs; epoch++) {
+      const done = resume.partial?.epoch === epoch ? resume.partial : undefined;
+      if (signal?.aborted) {
+        history.interrupted = done ?? { epoch, steps: 0, lossSum: 0, correct: 0, seen: 0, trainSeconds: 0 };
+        break;
+      }
       const start = performance.now();
-      let lossSum = 0;
-      let correct = 0;
-      let seen = 0;
+      let lossSum = done?.lossSum ?? 0;
+      let correct = done?.correct ?? 0;
+      let seen = done?.seen ?? 0;
       let batch = 0;
+      let stepSeconds = 0; // this process's time in the epoch's steps (batching and callbacks included)
+      let last = performance.now();
       const order = { batchSize: config.batchSize, resize: config.resize, shuffle: true, seed: config.seed, epoch };
       for (const { xs, ys } of batches(data.train, order)) {
+        if (done !== undefined && batch < done.steps) { // resuming mid-epoch: skip the steps already done
+          tf.dispose([xs, ys]);
+          batch++;
+          last = performance.now();
+          continue;
+        }
         const n = xs.shape[0];
-        const { loss, correct: right } = sgdStep(model, optimizer, xs, ys, microBatchSize);
-        tf.dispose([xs, ys]);
+        let result: StepResult;
+        try {
+          result = sgdStep(model, optimizer, xs, ys, microBatchSize, { seed: config.seed, epoch, step: batch });
+        } finally {
+          tf.dispose([xs, ys]);
+        }
+        const { loss, correct: right } = result;
         if (!Number.isFinite(loss)) {
           throw new DivergedError(`training diverged: the loss is ${loss} at epoch ${epoch}, step ${batch + 1} of ` +
             `${steps}; try a smaller learning rate than ${config.lr} (e.g. --lr ${Number((config.lr / 10).toPrecision(3))})`);
@@ -227,8 +363,18 @@ export async function train(
         seen += n;
         await callbacks.onBatchEnd?.({ epoch, batch, numBatches: steps, loss, acc: right / n });
         batch++;
+        stepSeconds += (performance.now() - last) / 1000;
+        last = performance.now();
+        if (signal !== undefined) {
+          await turnEventLoop();
+          if (signal.aborted && batch < steps) {
+            history.interrupted = { epoch, steps: batch, lossSum, correct, seen, trainSeconds: (done?.trainSeconds ?? 0) + stepSeconds };
+            break;
+          }
+        }
       }
-      const trainSeconds = (performance.now() - start) / 1000;
+      if (history.interrupted) break;
+      const trainSeconds = (done?.trainSeconds ?? 0) + stepSeconds;
       const testAcc = evaluateAccuracy(model, data.test, { batchSize: config.batchSize, resize: config.resize });
       const result: EpochResult = {
         epoch,
@@ -236,7 +382,7 @@ export async function train(
         trainAcc: correct / seen,
         testAcc,
         examplesPerSec: seen / trainSeconds,
-        seconds: (performance.now() - start) / 1000,
+        seconds: (done?.trainSeconds ?? 0) + (performance.now() - start) / 1000,
       };
       history.epochs.push(result);
       await callbacks.onEpochEnd?.(result, history);
@@ -260,11 +406,16 @@ export function evaluateAccuracy(
   return split.count === 0 ? 0 : correct / split.count;
 }
 
-/** Predicted class index for each of the first `count` examples of `split`. */
-export function predict(model: tfl.LayersModel, split: FashionMnistSplit, resize: number, count = split.count): number[] {
+/**
+ * Predicted class index for each of the first `count` examples of `split` (inference mode),
+ * `batchSize` examples per forward pass.
+ */
+export function predict(
+  model: tfl.LayersModel, split: FashionMnistSplit, resize: number, count = split.count, batchSize = 256,
+): number[] {
   const sub: FashionMnistSplit = { ...split, count: Math.min(count, split.count) };
   const out: number[] = [];
-  for (const { xs, ys } of batches(sub, { batchSize: 256, resize, shuffle: false, seed: 0, epoch: 0 })) {
+  for (const { xs, ys } of batches(sub, { batchSize, resize, shuffle: false, seed: 0, epoch: 0 })) {
     const classes = tf.tidy(() => tf.argMax(model.predict(xs) as tf.Tensor2D, 1));
     out.push(...classes.dataSync());
     tf.dispose([xs, ys, classes]);

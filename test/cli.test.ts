@@ -8,7 +8,9 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
+import { spawn } from 'node:child_process';
 import { main } from '../lib/cli';
+import { packageRoot } from '../lib/paths';
 
 interface Run {
   code: number;
@@ -150,6 +152,8 @@ const badTrainOptions: { args: string[]; names: RegExp[] }[] = [
   { args: ['--resize', '50'], names: [/50/, /67/] },
   { args: ['--backend', 'nope'], names: [/nope/, /wasm/] },
   { args: ['--bogus'], names: [/--bogus/] },
+  { args: ['--resume'], names: [/--resume needs --checkpoint-dir/] },
+  { args: ['--resume', '--checkpoint-dir', missingDir], names: [/checkpoint directory .* does not exist/, /without --resume/] },
 ];
 
 for (const { args, names } of badTrainOptions) {
@@ -159,7 +163,7 @@ for (const { args, names } of badTrainOptions) {
     assert.equal(out, '', 'nothing on stdout');
     const line = oneLine(err);
     for (const name of names) assert.match(line, name);
-    assert.doesNotMatch(line, /no-such-dir/, 'rejected before looking for data');
+    if (!args.includes(missingDir)) assert.doesNotMatch(line, /no-such-dir/, 'rejected before looking for data');
   });
 }
 
@@ -225,4 +229,210 @@ test("train without --json prints the chapter's summary lines", async () => {
   assert.match(out, /backend: wasm/);
   assert.match(out, /32 training \/ 16 test examples/);
   assert.throws(() => JSON.parse(out), 'plain text, not JSON');
+});
+
+// ---------------------------------------------------------------------------------------------
+// nin train --checkpoint-dir / --resume, and nin eval
+
+interface TrainJson {
+  history: { epoch: number; trainLoss: number; trainAcc: number; testAcc: number; examplesPerSec: number; seconds: number }[];
+  final: { loss: number; trainAcc: number; testAcc: number };
+  checkpoint?: { dir: string; resumedFrom: { epochsCompleted: number; steps: number } | null };
+}
+
+/** Loss and accuracies of each epoch: what an interrupted and resumed run must reproduce bit for bit. */
+const metrics = (r: TrainJson) => r.history.map(({ epoch, trainLoss, trainAcc, testAcc }) => ({ epoch, trainLoss, trainAcc, testAcc }));
+const latestOf = (dir: string) => JSON.parse(fs.readFileSync(path.join(dir, 'latest.json'), 'utf8')) as
+  { checkpoint: string; epochsCompleted: number; steps: number };
+const weightsOf = (dir: string) => fs.readFileSync(path.join(dir, latestOf(dir).checkpoint, 'weights.bin'));
+let checkpointCount = 0;
+const checkpointDir = () => path.join(tmp, `checkpoints${++checkpointCount}`);
+
+const tinyCheckpointed = ['--data-dir', fixtureDir, '--resize', '67', '--batch-size', '8', '--backend', 'wasm', '--seed', '1'];
+
+test('train 1 epoch with --checkpoint-dir, then --resume to 2: the same metrics, bit for bit, as 2 epochs straight', async () => {
+  const straightDir = checkpointDir();
+  const straight = await nin('train', '--json', '--epochs', '2', ...tinyCheckpointed, '--checkpoint-dir', straightDir);
+  assert.equal(straight.code, 0, straight.err);
+  const dir = checkpointDir();
+  const first = await nin('train', '--json', '--epochs', '1', ...tinyCheckpointed, '--checkpoint-dir', dir);
+  assert.equal(first.code, 0, first.err);
+  assert.deepEqual(latestOf(dir), { ...latestOf(dir), checkpoint: 'epoch-0001', epochsCompleted: 1, steps: 0 });
+  // The checkpoint supplies --resize, --batch-size and --seed; --epochs may grow.
+  const second = await nin('train', '--json', '--resume', '--checkpoint-dir', dir, '--epochs', '2',
+    '--data-dir', fixtureDir, '--backend', 'wasm');
+  assert.equal(second.code, 0, second.err);
+  const a = oneJsonObject(straight.out) as unknown as TrainJson;
+  const b = oneJsonObject(second.out) as unknown as TrainJson;
+  assert.deepEqual(b.checkpoint?.resumedFrom, { epochsCompleted: 1, steps: 0 });
+  assert.deepEqual(metrics(b), metrics(a), 'losses and accuracies of both epochs');
+  assert.deepEqual(b.final, { ...b.final, loss: a.final.loss, trainAcc: a.final.trainAcc, testAcc: a.final.testAcc });
+  assert.ok(weightsOf(dir).equals(weightsOf(straightDir)), 'the final weights, byte for byte');
+  assert.deepEqual(fs.readdirSync(dir).sort(), ['epoch-0002', 'latest.json'], 'older checkpoints are removed');
+
+  // What a resume will not do: start over an existing checkpoint, or change the run's shape.
+  const again = await nin('train', ...tinyCheckpointed, '--checkpoint-dir', dir);
+  assert.equal(again.code, 1);
+  assert.match(oneLine(again.err), /already holds a checkpoint; add --resume to continue it/);
+  const other = await nin('train', '--resume', '--checkpoint-dir', dir, '--resize', '96', '--epochs', '3', '--data-dir', fixtureDir);
+  assert.equal(other.code, 1);
+  assert.match(oneLine(other.err), /--resize 96 differs from the checkpoint's 67/);
+  const done = await nin('train', '--resume', '--checkpoint-dir', dir, '--data-dir', fixtureDir, '--backend', 'wasm');
+  assert.equal(done.code, 1);
+  assert.match(oneLine(done.err), /already completed 2 epochs; pass --epochs N with N > 2/);
+  const fewer = await nin('train', '--resume', '--checkpoint-dir', dir, '--epochs', '3', '--train-limit', '20',
+    '--data-dir', fixtureDir, '--backend', 'wasm');
+  assert.equal(fewer.code, 1);
+  assert.match(oneLine(fewer.err), /trained on 32 training \/ 16 test examples, this data has 20 \/ 16/);
+});
+
+test('a diverging resume stops at once, naming epoch and step, and keeps the last good checkpoint', async () => {
+  const dir = checkpointDir();
+  assert.equal((await nin('train', '--epochs', '1', ...tinyCheckpointed, '--checkpoint-dir', dir)).code, 0);
+  const before = weightsOf(dir);
+  const { code, out, err } = await nin('train', '--resume', '--checkpoint-dir', dir, '--epochs', '2', '--lr', '1e6',
+    '--data-dir', fixtureDir, '--backend', 'wasm');
+  assert.equal(code, 1);
+  assert.doesNotMatch(out, /^loss /m, 'no summary');
+  const line = oneLine(err.split('\n').filter((l) => l.startsWith('nin: ')).join('\n') + '\n');
+  assert.match(line, /training diverged: the loss is (NaN|-?Infinity) at epoch 2, step \d of 4; try a smaller learning rate than 1000000/);
+  assert.ok(line.includes(`the last good checkpoint (epoch 1 complete) stays in ${dir}; ` +
+    `resume from it with \`nin train --resume --checkpoint-dir ${dir} --lr 100000\``), line);
+  assert.equal(latestOf(dir).checkpoint, 'epoch-0001');
+  assert.ok(weightsOf(dir).equals(before));
+});
+
+test('eval --json on a checkpoint: accuracy as training reported it, per-class names, confusion rows summing to class counts', async () => {
+  const dir = checkpointDir();
+  const trained = await nin('train', '--json', '--epochs', '1', ...tinyCheckpointed, '--checkpoint-dir', dir);
+  assert.equal(trained.code, 0, trained.err);
+  const testAcc = (oneJsonObject(trained.out) as unknown as TrainJson).final.testAcc;
+  const { code, out, err } = await nin('eval', '--model', dir, '--data-dir', fixtureDir, '--backend', 'wasm', '--batch-size', '5', '--json');
+  assert.equal(code, 0, err);
+  const r = oneJsonObject(out) as {
+    accuracy: number; count: number; correct: number; model: { inputSize: number; checkpoint: { epochsCompleted: number } };
+    perClass: { label: number; name: string; count: number; correct: number; accuracy: number | null }[];
+    confusionMatrix: number[][];
+  };
+  assert.equal(r.accuracy, testAcc, 'what evaluateAccuracy gave at the end of the epoch');
+  assert.equal(r.count, 16);
+  assert.equal(r.model.inputSize, 67);
+  assert.equal(r.model.checkpoint.epochsCompleted, 1);
+  assert.deepEqual(r.perClass.map((c) => c.name), ['t-shirt', 'trouser', 'pullover', 'dress', 'coat', 'sandal', 'shirt',
+    'sneaker', 'bag', 'ankle boot']);
+  const labels = Array.from({ length: 16 }, (_, i) => (i * 7 + 3) % 10); // the fixture's test labels
+  assert.equal(r.confusionMatrix.length, 10);
+  r.confusionMatrix.forEach((row, k) => {
+    assert.equal(row.length, 10);
+    assert.equal(row.reduce((a, b) => a + b, 0), labels.filter((l) => l === k).length, `row ${k}`);
+    assert.equal(r.perClass[k].correct, row[k]);
+  });
+  assert.equal(r.correct, r.confusionMatrix.reduce((s, row, k) => s + row[k], 0));
+
+  const text = await nin('eval', '--model', dir, '--data-dir', fixtureDir, '--backend', 'wasm');
+  assert.equal(text.code, 0, text.err);
+  assert.match(text.out, new RegExp(`^accuracy ${testAcc.toFixed(3)} \\(\\d+ of 16\\)$`, 'm'));
+  assert.match(text.out, /^ankle boot +(—|[\d.]+) +\d+ +\d+$/m);
+  assert.match(text.out, /confusion matrix \(rows: true class, columns: predicted class\)/);
+});
+
+test('eval on a missing or garbage model directory: one line, exit 1', async () => {
+  const missing = await nin('eval', '--model', missingDir, '--data-dir', fixtureDir);
+  assert.equal(missing.code, 1);
+  assert.match(oneLine(missing.err), /^nin: model directory .*no-such-dir does not exist/);
+  const garbage = path.join(tmp, 'garbage-model');
+  fs.mkdirSync(garbage, { recursive: true });
+  fs.writeFileSync(path.join(garbage, 'model.json'), '{"modelTopology": ');
+  const bad = await nin('eval', '--model', garbage, '--data-dir', fixtureDir, '--backend', 'wasm');
+  assert.equal(bad.code, 1);
+  assert.match(oneLine(bad.err), /garbage-model\/model\.json is not valid JSON/);
+  assert.doesNotMatch(bad.err, /internal error/);
+  const empty = path.join(tmp, 'empty-model');
+  fs.mkdirSync(empty, { recursive: true });
+  const none = await nin('eval', '--model', empty, '--data-dir', fixtureDir, '--backend', 'wasm');
+  assert.match(oneLine(none.err), /holds neither model\.json nor a checkpoint/);
+});
+
+// ---------------------------------------------------------------------------------------------
+// Real processes killed mid-epoch: SIGKILL, and Ctrl-C (SIGINT)
+
+/** 128 training examples: 8 steps of 16 per epoch, about a second each at 67 px. */
+const killFixture = writeFixture(path.join(tmp, 'fashion-kill'), 128, 32);
+const longRun = ['--data-dir', killFixture, '--resize', '67', '--batch-size', '16', '--epochs', '3', '--backend', 'wasm',
+  '--seed', '1', '--json'];
+
+let reference: Promise<{ result: TrainJson; dir: string }> | undefined;
+/** The uninterrupted run the interrupted ones are compared with (computed once). */
+function uninterrupted() {
+  reference ??= (async () => {
+    const dir = checkpointDir();
+    const r = await nin('train', ...longRun, '--checkpoint-dir', dir);
+    assert.equal(r.code, 0, r.err);
+    return { result: oneJsonObject(r.out) as unknown as TrainJson, dir };
+  })();
+  return reference;
+}
+
+/**
+ * Runs `node bin/nin.js args` in a child process and sends it `signal` as soon as its stderr
+ * matches `when`. Resolves with how it ended and what it wrote.
+ */
+function runAndSignal(args: string[], when: RegExp, signal: NodeJS.Signals):
+Promise<{ code: number | null; signal: NodeJS.Signals | null; out: string; err: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [path.join(packageRoot(), 'bin', 'nin.js'), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    let sent = false;
+    const guard = setTimeout(() => child.kill('SIGKILL'), 120_000);
+    child.stdout.on('data', (d) => { out += d; });
+    child.stderr.on('data', (d) => {
+      err += d;
+      if (!sent && when.test(err)) {
+        sent = true;
+        child.kill(signal);
+      }
+    });
+    child.on('error', reject);
+    child.on('close', (code, sig) => {
+      clearTimeout(guard);
+      resolve({ code, signal: sig, out, err });
+    });
+  });
+}
+
+test('SIGKILL mid-epoch 2, then --resume: the last complete checkpoint survived, and the run ends bit for bit as an uninterrupted one', async () => {
+  const dir = checkpointDir();
+  const killed = await runAndSignal(['train', ...longRun, '--checkpoint-dir', dir], /epoch 2: step 3\//, 'SIGKILL');
+  assert.equal(killed.signal, 'SIGKILL', `the run was killed, not finished: ${killed.err}`);
+  assert.equal(killed.out, '');
+  assert.equal(latestOf(dir).checkpoint, 'epoch-0001', 'epoch 1 is the last complete checkpoint');
+  const resumed = await nin('train', ...longRun, '--checkpoint-dir', dir, '--resume');
+  assert.equal(resumed.code, 0, resumed.err);
+  const r = oneJsonObject(resumed.out) as unknown as TrainJson;
+  const ref = await uninterrupted();
+  assert.deepEqual(r.checkpoint?.resumedFrom, { epochsCompleted: 1, steps: 0 });
+  assert.deepEqual(metrics(r), metrics(ref.result));
+  assert.ok(weightsOf(dir).equals(weightsOf(ref.dir)), 'the final weights, byte for byte');
+});
+
+test('Ctrl-C mid-epoch 2: exit 130, a checkpoint at that step, one line saying how to resume; resuming ends bit for bit the same', async () => {
+  const dir = checkpointDir();
+  const stopped = await runAndSignal(['train', ...longRun, '--checkpoint-dir', dir], /epoch 2: step 3\//, 'SIGINT');
+  assert.equal(stopped.code, 130, stopped.err);
+  assert.equal(stopped.out, '', 'no JSON for a run that did not finish');
+  const last = stopped.err.trimEnd().split('\n').pop()!;
+  assert.match(last, new RegExp(`^nin: interrupted: stopped at epoch 2, step (\\d) of 8; saved epoch 1 complete \\+ \\1 steps? of ` +
+    `epoch 2 in ${dir}/epoch-0001-step-00000\\1; resume with \`nin train --resume --checkpoint-dir ${dir}\`$`));
+  const steps = Number(/step (\d) of 8/.exec(last)![1]);
+  assert.ok(steps >= 3 && steps < 8, `stopped after step ${steps}`);
+  assert.deepEqual(latestOf(dir), { ...latestOf(dir), epochsCompleted: 1, steps });
+  const resumed = await nin('train', ...longRun, '--checkpoint-dir', dir, '--resume');
+  assert.equal(resumed.code, 0, resumed.err);
+  const r = oneJsonObject(resumed.out) as unknown as TrainJson;
+  const ref = await uninterrupted();
+  assert.deepEqual(r.checkpoint?.resumedFrom, { epochsCompleted: 1, steps });
+  assert.deepEqual(metrics(r), metrics(ref.result), 'resumed mid-epoch: the same losses and accuracies');
+  assert.ok(weightsOf(dir).equals(weightsOf(ref.dir)), 'the final weights, byte for byte');
+  assert.equal(process.listenerCount('SIGINT'), 0, 'in-process runs leave no SIGINT handler behind');
 });

@@ -320,3 +320,115 @@ describe('sgdStep with micro-batches', () => {
     }
   });
 });
+
+// ---------------------------------------------------------------------------------------------
+// Determinism, stopping and resuming
+
+/** An epoch's result without its timing fields, which no two runs share. */
+const untimed = ({ examplesPerSec: _s, seconds: _t, ...rest }: EpochResult) => rest;
+
+/** Every weight of `model`, copied out, in order. */
+function weightsOf(model: tfl.LayersModel): Float32Array[] {
+  return model.getWeights().map((w) => Float32Array.from(w.dataSync() as Float32Array));
+}
+
+describe('deterministic training with dropout', () => {
+  const tiny = { train: bandSplit(32), test: bandSplit(16, 3) };
+
+  /** A fresh run of the chapter's network (dropout 0.5) for two epochs. */
+  async function run(seed: number, runOptions: Parameters<typeof train>[4] = {}, numEpochs = 2, model = nin({ inputSize: 67, seed })) {
+    try {
+      const history = await train(model, tiny, { numEpochs, batchSize: 8, lr: 0.1, resize: 67, seed }, {}, runOptions);
+      return { history, weights: weightsOf(model) };
+    } finally {
+      model.dispose();
+    }
+  }
+
+  test('the same seed gives bitwise-identical histories and weights; another seed does not', async () => {
+    const a = await run(3);
+    const b = await run(3);
+    const c = await run(4);
+    assert.equal(a.history.epochs.length, 2);
+    assert.deepEqual(b.history.epochs.map(untimed), a.history.epochs.map(untimed), 'losses and accuracies bit for bit');
+    b.weights.forEach((w, i) => assert.deepEqual(w, a.weights[i], `weight ${i}`));
+    assert.notDeepEqual(c.history.epochs.map(untimed), a.history.epochs.map(untimed));
+    assert.ok(c.weights.some((w, i) => !w.every((v, j) => Object.is(v, a.weights[i][j]))), 'seed 4 trains other weights');
+  });
+
+  test('sgdStep: the same (seed, epoch, step) drops the same units, another step others; the layer keeps no seed', () => {
+    const xs = tf.tidy(() => tf.image.resizeBilinear(tf.tensor4d(Float32Array.from(tiny.train.images.subarray(0, 4 * 784), (v) => v / 255),
+      [4, 28, 28, 1]), [67, 67]) as tf.Tensor4D);
+    const ys = tf.tensor1d(Int32Array.from(tiny.train.labels.subarray(0, 4)), 'int32');
+    const stepOnce = (step: number | undefined, micro = 4) => {
+      const model = nin({ inputSize: 67, seed: 5 });
+      const optimizer = tf.train.sgd(0.1);
+      try {
+        const r = sgdStep(model, optimizer, xs, ys, micro, step === undefined ? undefined : { seed: 5, epoch: 1, step });
+        const dropout = model.layers.find((l) => l.name === 'dropout') as unknown as { seed?: number };
+        assert.equal(dropout.seed, undefined, 'the seed is cleared after the step');
+        return { loss: r.loss, weights: weightsOf(model) };
+      } finally {
+        optimizer.dispose();
+        model.dispose();
+      }
+    };
+    try {
+      const first = stepOnce(0);
+      assert.deepEqual(stepOnce(0), first, 'same step, same masks, same update');
+      const next = stepOnce(1);
+      assert.notEqual(next.loss, first.loss, 'another step draws other masks');
+      const split = stepOnce(0, 2);
+      assert.deepEqual(stepOnce(0, 2), split, 'micro-batched steps are reproducible too');
+    } finally {
+      tf.dispose([xs, ys]);
+    }
+  });
+
+  test('a run stopped by its signal mid-epoch and resumed equals one never stopped', async () => {
+    const whole = await run(6);
+    const controller = new AbortController();
+    const model = nin({ inputSize: 67, seed: 6 });
+    let steps = 0;
+    const history = await train(model, tiny, { numEpochs: 2, batchSize: 8, lr: 0.1, resize: 67, seed: 6 }, {
+      onBatchEnd: () => { if (++steps === 6) controller.abort(); }, // epoch 2, step 2 of 4
+    }, { signal: controller.signal });
+    const stop = history.interrupted!;
+    assert.deepEqual([stop.epoch, stop.steps, stop.seen], [2, 2, 16], 'stopped after epoch 2, step 2 (16 examples)');
+    assert.ok(stop.lossSum > 0 && stop.trainSeconds > 0 && stop.correct >= 0 && stop.correct <= 16);
+    assert.equal(history.epochs.length, 1);
+    const resumed = await run(6, { resume: { epochs: history.epochs, partial: history.interrupted } }, 2, model);
+    assert.equal(resumed.history.interrupted, undefined);
+    assert.deepEqual(resumed.history.epochs.map(untimed), whole.history.epochs.map(untimed));
+    resumed.weights.forEach((w, i) => assert.deepEqual(w, whole.weights[i], `weight ${i}`));
+  });
+
+  test('an abort before an epoch starts stops with zero steps of it', async () => {
+    const controller = new AbortController();
+    const model = nin({ inputSize: 67, oneByOneCount: 0, seed: 1 });
+    try {
+      const history = await train(model, tiny, { numEpochs: 3, batchSize: 8, resize: 67 }, {
+        onEpochEnd: () => { controller.abort(); },
+      }, { signal: controller.signal });
+      assert.equal(history.epochs.length, 1);
+      assert.deepEqual(history.interrupted, { epoch: 2, steps: 0, lossSum: 0, correct: 0, seen: 0, trainSeconds: 0 });
+    } finally {
+      model.dispose();
+    }
+  });
+
+  test('a resume point that does not fit the run is a ConfigError', async () => {
+    const model = nin({ inputSize: 67, oneByOneCount: 0, seed: 1 });
+    const e1: EpochResult = { epoch: 1, trainLoss: 1, trainAcc: 0, testAcc: 0, examplesPerSec: 1, seconds: 1 };
+    const cfg = { numEpochs: 2, batchSize: 8, resize: 67 };
+    const partial = { epoch: 2, steps: 4, lossSum: 0, correct: 0, seen: 0, trainSeconds: 0 };
+    try {
+      await assert.rejects(train(model, tiny, cfg, {}, { resume: { epochs: [{ ...e1, epoch: 2 }] } }), /epoch results must be 1\.\.1/);
+      await assert.rejects(train(model, tiny, cfg, {}, { resume: { epochs: [e1, { ...e1, epoch: 2 }, { ...e1, epoch: 3 }] } }),
+        /3 epochs are already done but numEpochs is 2/);
+      await assert.rejects(train(model, tiny, cfg, {}, { resume: { epochs: [e1], partial } }), /0\.\.3 steps done, got epoch 2 with 4/);
+    } finally {
+      model.dispose();
+    }
+  });
+});

@@ -1,0 +1,460 @@
+/**
+ * Checkpoints: a model in TensorFlow.js layers format plus the state a run needs to continue.
+ *
+ * A checkpoint directory looks like
+ *
+ *   DIR/latest.json            {"checkpoint": "epoch-0002", ...}: the last complete checkpoint
+ *   DIR/epoch-0002/model.json  layers-model topology + weightsManifest (tf.loadLayersModel reads it)
+ *   DIR/epoch-0002/weights.bin the weights, float32, in manifest order
+ *   DIR/epoch-0002/state.json  epochs done, history, configs, seed, optimizer
+ *
+ * A run stopped mid-epoch (Ctrl-C) saves `epoch-0002-step-000013`: epoch 2 complete and 13
+ * steps of epoch 3. Writing is atomic: files go into `NAME.tmp-PID/`, are fsynced, and the
+ * folder is renamed into place; then `latest.json` is replaced the same way (written aside,
+ * renamed). A process killed at any moment leaves `latest.json` naming a complete checkpoint.
+ * Older checkpoints and leftovers of killed writes are removed after each save and on load.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import * as tfl from '@tensorflow/tfjs-layers';
+import { numBatches } from './data/fashionMnist';
+import { NinConfig, resolveNinConfig } from './model';
+import { EpochResult, PartialEpoch, resolveTrainConfig, TrainConfig } from './train';
+import { ConfigError } from './validate';
+
+/** `format` of state.json and latest.json. */
+export const CHECKPOINT_FORMAT = 'nin-tfjs-checkpoint';
+/** Bumped when state.json changes incompatibly. */
+export const CHECKPOINT_VERSION = 1;
+/** The pointer to the last complete checkpoint. */
+export const LATEST_FILE = 'latest.json';
+/** A checkpoint's (or any saved model's) topology and weights manifest. */
+export const MODEL_FILE = 'model.json';
+/** The weights, as model.json's manifest describes them. */
+export const WEIGHTS_FILE = 'weights.bin';
+/** A checkpoint's {@link CheckpointState}. */
+export const STATE_FILE = 'state.json';
+
+/** What the caller knows about a run; {@link saveCheckpoint} adds the rest of {@link CheckpointState}. */
+export interface CheckpointContents {
+  /** Results of the completed epochs (the history so far). */
+  history: EpochResult[];
+  /** Steps of the next epoch already done, when the run stopped mid-epoch. */
+  partial?: PartialEpoch;
+  /** The run's training config. */
+  train: TrainConfig;
+  /** The config the model was built from. */
+  model: NinConfig;
+  /** Sizes of the splits trained and evaluated on; a resumed run must use the same. */
+  data: { trainCount: number; testCount: number };
+  /**
+   * The backend that trained it, as `selectBackend` describes it (kernels and thread counts).
+   * Information only: another backend may resume the run, rounding differently.
+   */
+  backend?: string;
+}
+
+/** state.json: everything besides the weights that a resumed run needs, and a record of the run. */
+export interface CheckpointState extends CheckpointContents {
+  format: typeof CHECKPOINT_FORMAT;
+  version: number;
+  /** ISO time of saving. */
+  savedAt: string;
+  /** Epochs completed (= history.length). */
+  epochsCompleted: number;
+  /** Steps done of epoch `epochsCompleted + 1` (0 at an epoch boundary). */
+  steps: number;
+  /**
+   * The optimizer. Plain SGD keeps no per-weight (slot) variables: its update depends only on
+   * `lr`; `iterations` (its step counter) is kept for the record and restored on resume.
+   */
+  optimizer: { name: 'sgd'; lr: number; iterations: number; slots: [] };
+  /**
+   * The random state. There is no generator state to save: the shuffle of epoch e is drawn
+   * from `deriveSeed(seed, e)` and the dropout masks of step s from `deriveSeed(seed, e, s,
+   * piece)`, so (seed, epoch, step) determine everything that follows.
+   */
+  random: { seed: number; derivation: string };
+}
+
+/** latest.json. */
+export interface CheckpointPointer {
+  format: typeof CHECKPOINT_FORMAT;
+  version: number;
+  /** Folder name of the last complete checkpoint, e.g. `epoch-0002`. */
+  checkpoint: string;
+  epochsCompleted: number;
+  steps: number;
+  savedAt: string;
+}
+
+/** Where a checkpoint lives. */
+export interface CheckpointLocation {
+  /** The checkpoint directory given. */
+  dir: string;
+  /** Folder name, e.g. `epoch-0002` or `epoch-0002-step-000013`. */
+  name: string;
+  /** Full path of that folder. */
+  path: string;
+}
+
+/** Folder name for a position: `epoch-0002` (2 epochs done), `epoch-0002-step-000013` (+13 steps). */
+export function checkpointName(epochsCompleted: number, steps = 0): string {
+  const e = `epoch-${String(epochsCompleted).padStart(4, '0')}`;
+  return steps > 0 ? `${e}-step-${String(steps).padStart(6, '0')}` : e;
+}
+
+const CHECKPOINT_FOLDER = /^epoch-\d{4,}(-step-\d{6,})?$/;
+const LEFTOVER = /\.tmp-\d+$/;
+
+// ---------------------------------------------------------------------------------------------
+// Writing
+
+/** Writes `data` to `file` and flushes it to disk before returning. */
+function writeSynced(file: string, data: string | Uint8Array): void {
+  const fd = fs.openSync(file, 'w');
+  try {
+    fs.writeFileSync(fd, data);
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** Flushes a directory's entries (a rename) to disk; a filesystem that refuses is left be. */
+function syncDir(dir: string): void {
+  let fd: number | undefined;
+  try {
+    fd = fs.openSync(dir, 'r');
+    fs.fsyncSync(fd);
+  } catch {
+    // Some filesystems cannot fsync a directory; the rename is atomic all the same.
+  } finally {
+    if (fd !== undefined) fs.closeSync(fd);
+  }
+}
+
+/** The standard model.json of a layers model (what tfjs's own file and HTTP handlers write). */
+function modelJson(artifacts: tf.io.ModelArtifacts): tf.io.ModelJSON {
+  const json: tf.io.ModelJSON = {
+    modelTopology: artifacts.modelTopology as object,
+    format: artifacts.format ?? 'layers-model',
+    generatedBy: artifacts.generatedBy,
+    convertedBy: artifacts.convertedBy ?? null,
+    weightsManifest: [{ paths: [WEIGHTS_FILE], weights: artifacts.weightSpecs ?? [] }],
+  };
+  if (artifacts.trainingConfig != null) json.trainingConfig = artifacts.trainingConfig;
+  if (artifacts.userDefinedMetadata != null) json.userDefinedMetadata = artifacts.userDefinedMetadata;
+  return json;
+}
+
+/**
+ * Writes `model` as `folder/model.json` + `folder/weights.bin` (TensorFlow.js layers format,
+ * loadable by `tf.loadLayersModel` from files, HTTP or memory), fsyncing both.
+ */
+export async function saveLayersModel(model: tfl.LayersModel, folder: string): Promise<void> {
+  fs.mkdirSync(folder, { recursive: true });
+  await model.save(tf.io.withSaveHandler(async (artifacts) => {
+    const weights = artifacts.weightData === undefined ? new ArrayBuffer(0) : tf.io.CompositeArrayBuffer.join(artifacts.weightData);
+    writeSynced(path.join(folder, WEIGHTS_FILE), new Uint8Array(weights));
+    writeSynced(path.join(folder, MODEL_FILE), `${JSON.stringify(modelJson(artifacts))}\n`);
+    return { modelArtifactsInfo: tf.io.getModelArtifactsInfoForJSON(artifacts) };
+  }));
+}
+
+/**
+ * Saves a checkpoint of `model` and `contents` in `dir` (created if needed) and points
+ * latest.json at it; see the module comment for the layout and why a kill cannot corrupt it.
+ * Saving the position latest.json already names is a no-op. Older checkpoints are removed.
+ */
+export async function saveCheckpoint(
+  dir: string, model: tfl.LayersModel, contents: CheckpointContents,
+): Promise<CheckpointLocation & { state: CheckpointState }> {
+  const state = checkpointState(contents);
+  const name = checkpointName(state.epochsCompleted, state.steps);
+  const target = path.join(dir, name);
+  fs.mkdirSync(dir, { recursive: true });
+  if (readPointerIfAny(dir)?.checkpoint === name && fs.existsSync(target)) {
+    return { dir, name, path: target, state: readState(path.join(target, STATE_FILE), dir) };
+  }
+  const tmp = `${target}.tmp-${process.pid}`;
+  fs.rmSync(tmp, { recursive: true, force: true });
+  await saveLayersModel(model, tmp);
+  writeSynced(path.join(tmp, STATE_FILE), `${JSON.stringify(state, null, 2)}\n`);
+  syncDir(tmp);
+  fs.rmSync(target, { recursive: true, force: true }); // a stale folder a killed run renamed but never pointed at
+  fs.renameSync(tmp, target);
+  syncDir(dir);
+
+  const pointer: CheckpointPointer = {
+    format: CHECKPOINT_FORMAT, version: CHECKPOINT_VERSION, checkpoint: name,
+    epochsCompleted: state.epochsCompleted, steps: state.steps, savedAt: state.savedAt,
+  };
+  const latest = path.join(dir, LATEST_FILE);
+  const latestTmp = `${latest}.tmp-${process.pid}`;
+  writeSynced(latestTmp, `${JSON.stringify(pointer, null, 2)}\n`);
+  fs.renameSync(latestTmp, latest);
+  syncDir(dir);
+  cleanCheckpointDir(dir, name);
+  return { dir, name, path: target, state };
+}
+
+function checkpointState(c: CheckpointContents): CheckpointState {
+  const steps = c.partial?.steps ?? 0;
+  const perEpoch = numBatches(c.data.trainCount, c.train.batchSize);
+  return {
+    format: CHECKPOINT_FORMAT,
+    version: CHECKPOINT_VERSION,
+    savedAt: new Date().toISOString(),
+    epochsCompleted: c.history.length,
+    steps,
+    ...c,
+    partial: steps > 0 ? c.partial : undefined,
+    optimizer: { name: 'sgd', lr: c.train.lr, iterations: c.history.length * perEpoch + steps, slots: [] },
+    random: { seed: c.train.seed, derivation: 'order of epoch e: deriveSeed(seed, e); dropout of step s, piece p: deriveSeed(seed, e, s, p)' },
+  };
+}
+
+/**
+ * Removes every checkpoint folder of `dir` but `keep`, and leftovers (`*.tmp-PID`) of writes
+ * that were killed. One run per checkpoint directory: another run's write in progress would
+ * be removed too.
+ */
+export function cleanCheckpointDir(dir: string, keep: string): void {
+  for (const entry of fs.readdirSync(dir)) {
+    if ((CHECKPOINT_FOLDER.test(entry) && entry !== keep) || LEFTOVER.test(entry)) {
+      fs.rmSync(path.join(dir, entry), { recursive: true, force: true });
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reading
+
+/** Parses a JSON file, or throws a one-line ConfigError naming it and what to do. */
+function readJson(file: string, fix: string): unknown {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`${file} cannot be read (${(err as NodeJS.ErrnoException).code ?? String(err)}); ${fix}`);
+  }
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    const what = text.trim() === '' ? 'is empty' : `is not valid JSON (${String((err as Error).message).split('\n')[0]})`;
+    throw new ConfigError(`${file} ${what}; ${fix}`);
+  }
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
+
+/** latest.json of `dir`, or undefined when there is none (a missing dir counts as none). */
+function readPointerIfAny(dir: string): CheckpointPointer | undefined {
+  const file = path.join(dir, LATEST_FILE);
+  if (!fs.existsSync(file)) return undefined;
+  const fix = `it should name the last complete checkpoint folder; delete ${dir} to start afresh, or use another checkpoint directory`;
+  const value = readJson(file, fix);
+  if (!isObject(value) || value.format !== CHECKPOINT_FORMAT || typeof value.checkpoint !== 'string' ||
+      !CHECKPOINT_FOLDER.test(value.checkpoint)) {
+    throw new ConfigError(`${file} is not a ${CHECKPOINT_FORMAT} pointer (no "checkpoint": "epoch-NNNN"); ${fix}`);
+  }
+  return value as unknown as CheckpointPointer;
+}
+
+/** Whether `dir` has a checkpoint pointer (latest.json), complete or not. */
+export function hasCheckpoint(dir: string): boolean {
+  return fs.existsSync(path.join(dir, LATEST_FILE));
+}
+
+/** The last complete checkpoint of `dir`: the folder latest.json names, checked to exist. */
+export function latestCheckpoint(dir: string): CheckpointLocation {
+  const stat = fs.statSync(dir, { throwIfNoEntry: false });
+  if (!stat) {
+    throw new ConfigError(`checkpoint directory ${dir} does not exist; train without --resume to create it ` +
+      '(a run saves its first checkpoint at the end of epoch 1)');
+  }
+  if (!stat.isDirectory()) throw new ConfigError(`checkpoint directory ${dir} is not a directory; name the folder a run saved into`);
+  const pointer = readPointerIfAny(dir);
+  if (pointer === undefined) {
+    throw new ConfigError(`${dir} holds no complete checkpoint yet (no ${LATEST_FILE}; a run writes it at the end of ` +
+      'its first epoch); train without --resume to start afresh');
+  }
+  const folder = path.join(dir, pointer.checkpoint);
+  if (!fs.statSync(folder, { throwIfNoEntry: false })?.isDirectory()) {
+    throw new ConfigError(`${path.join(dir, LATEST_FILE)} names ${pointer.checkpoint}, which is missing from ${dir}; ` +
+      `delete ${dir} to start afresh`);
+  }
+  return { dir, name: pointer.checkpoint, path: folder };
+}
+
+/** Reads and checks state.json; every problem is a one-line ConfigError naming the file. */
+function readState(file: string, dir: string): CheckpointState {
+  const fix = `the checkpoint is damaged: delete ${dir} to start afresh`;
+  const value = readJson(file, fix);
+  if (!isObject(value) || value.format !== CHECKPOINT_FORMAT) {
+    throw new ConfigError(`${file} is not a ${CHECKPOINT_FORMAT} state file; ${fix}`);
+  }
+  if (value.version !== CHECKPOINT_VERSION) {
+    throw new ConfigError(`${file} has checkpoint version ${String(value.version)}; this nin reads version ` +
+      `${CHECKPOINT_VERSION}: use the nin that wrote it, or start afresh`);
+  }
+  try {
+    resolveTrainConfig(value.train as Partial<TrainConfig>);
+    resolveNinConfig(value.model as Partial<NinConfig>);
+  } catch (err) {
+    throw new ConfigError(`${file}: ${(err as Error).message}; ${fix}`);
+  }
+  const data = value.data as { trainCount?: unknown; testCount?: unknown } | undefined;
+  const history = value.history;
+  const steps = value.steps;
+  if (!Array.isArray(history) || !history.every((e, i) => isObject(e) && e.epoch === i + 1) ||
+      value.epochsCompleted !== history.length || typeof steps !== 'number' || !Number.isInteger(steps) || steps < 0 ||
+      !isObject(data) || !Number.isInteger(data.trainCount) || !Number.isInteger(data.testCount) ||
+      (steps > 0 && !(isObject(value.partial) && value.partial.steps === steps && value.partial.epoch === history.length + 1))) {
+    throw new ConfigError(`${file} has an inconsistent history, position or data sizes; ${fix}`);
+  }
+  return value as unknown as CheckpointState;
+}
+
+/** The state of the last complete checkpoint of `dir`, without loading the model. */
+export function readCheckpointState(dir: string): CheckpointLocation & { state: CheckpointState } {
+  const location = latestCheckpoint(dir);
+  return { ...location, state: readState(path.join(location.path, STATE_FILE), dir) };
+}
+
+/** Bytes a weight takes in weights.bin (quantized weights take their storage type's size). */
+function weightBytes(spec: tf.io.WeightsManifestEntry): number {
+  const size: Record<string, number> = { float32: 4, int32: 4, bool: 1, uint8: 1, uint16: 2, float16: 2, int16: 2, complex64: 8 };
+  const count = spec.shape.reduce((a, b) => a * b, 1);
+  return count * (size[spec.quantization?.dtype ?? spec.dtype] ?? 4);
+}
+
+/**
+ * Loads a layers model from `folder/model.json` and the weight files its manifest names,
+ * checking their sizes first. Problems are one-line ConfigErrors naming the file.
+ */
+export async function loadLayersModelFromFolder(folder: string, fix: string): Promise<tfl.LayersModel> {
+  const file = path.join(folder, MODEL_FILE);
+  const json = readJson(file, fix);
+  if (!isObject(json) || !isObject(json.modelTopology) || !Array.isArray(json.weightsManifest)) {
+    throw new ConfigError(`${file} is not a TensorFlow.js layers model (no modelTopology or weightsManifest); ${fix}`);
+  }
+  const manifest = json.weightsManifest as tf.io.WeightsManifestConfig;
+  const specs: tf.io.WeightsManifestEntry[] = [];
+  const buffers: ArrayBuffer[] = [];
+  for (const group of manifest) {
+    for (const p of group.paths) {
+      const weightsFile = path.join(folder, p);
+      let bytes: Buffer;
+      try {
+        bytes = fs.readFileSync(weightsFile);
+      } catch (err) {
+        throw new ConfigError(`${weightsFile} (named in ${file}) cannot be read (${(err as NodeJS.ErrnoException).code ?? String(err)}); ${fix}`);
+      }
+      buffers.push(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer);
+    }
+    specs.push(...group.weights);
+  }
+  const expected = specs.reduce((s, spec) => s + weightBytes(spec), 0);
+  const actual = buffers.reduce((s, b) => s + b.byteLength, 0);
+  if (expected !== actual) {
+    throw new ConfigError(`the weights in ${folder} hold ${actual} bytes but ${file} describes ${expected}: ` +
+      `truncated or from another model; ${fix}`);
+  }
+  const artifacts = tf.io.getModelArtifactsForJSONSync(json as unknown as tf.io.ModelJSON, specs,
+    tf.io.CompositeArrayBuffer.join(buffers));
+  try {
+    return await tfl.loadLayersModel({ load: async () => artifacts });
+  } catch (err) {
+    throw new ConfigError(`${file} could not be loaded as a TensorFlow.js layers model ` +
+      `(${String((err as Error).message ?? err).split('\n')[0]}); ${fix}`);
+  }
+}
+
+/**
+ * Loads the last complete checkpoint of `dir` for resuming: its model (weights as saved) and
+ * state. Leftovers of killed writes and checkpoints older than the latest are removed.
+ */
+export async function loadCheckpoint(dir: string): Promise<CheckpointLocation & { model: tfl.LayersModel; state: CheckpointState }> {
+  const { state, ...location } = readCheckpointState(dir);
+  const model = await loadLayersModelFromFolder(location.path, `the checkpoint is damaged: delete ${dir} to start afresh`);
+  cleanCheckpointDir(dir, location.name);
+  return { ...location, model, state };
+}
+
+/** What {@link loadModelFromDir} found. */
+export interface LoadedModel {
+  model: tfl.LayersModel;
+  /** The folder model.json was read from. */
+  path: string;
+  /** The checkpoint's state, when `dir` was a checkpoint directory. */
+  state?: CheckpointState;
+}
+
+/**
+ * Loads a saved model for evaluation from `dir`: either a folder holding model.json (+ its
+ * weights), or a checkpoint directory (its latest checkpoint). Reads only; removes nothing.
+ */
+export async function loadModelFromDir(dir: string): Promise<LoadedModel> {
+  const stat = fs.statSync(dir, { throwIfNoEntry: false });
+  const what = 'pass a checkpoint directory of `nin train --checkpoint-dir` or a folder with model.json and weights.bin';
+  if (!stat) throw new ConfigError(`model directory ${dir} does not exist; ${what}`);
+  if (!stat.isDirectory()) throw new ConfigError(`model directory ${dir} is not a directory; ${what}`);
+  if (fs.existsSync(path.join(dir, MODEL_FILE))) {
+    return { model: await loadLayersModelFromFolder(dir, what), path: dir };
+  }
+  if (!fs.existsSync(path.join(dir, LATEST_FILE))) {
+    throw new ConfigError(`${dir} holds neither ${MODEL_FILE} nor a checkpoint (${LATEST_FILE}); ${what}`);
+  }
+  const { state, ...location } = readCheckpointState(dir);
+  const model = await loadLayersModelFromFolder(location.path, `the checkpoint is damaged; ${what}`);
+  return { model, path: location.path, state };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Resuming
+
+/** Options given for a resumed run; undefined means "as the checkpoint has it". */
+export interface ResumeOptions {
+  numEpochs?: number;
+  lr?: number;
+  batchSize?: number;
+  resize?: number;
+  seed?: number;
+  oneByOneCount?: number;
+}
+
+/**
+ * The configs a resumed run continues with: the checkpoint's, with `numEpochs` and `lr` taken
+ * from `given` when set (a smaller learning rate after a divergence is a resume). Any other
+ * option that differs from the checkpoint is a ConfigError naming it (through `flags`, e.g.
+ * `resize` → `--resize`), as is asking for no more epochs than are done.
+ */
+export function resumeConfigs(
+  state: CheckpointState, given: ResumeOptions, dir: string, flags: Record<string, string> = {},
+): { train: TrainConfig; model: NinConfig } {
+  const flag = (name: string) => flags[name] ?? name;
+  const fixed: [keyof ResumeOptions, number | undefined][] = [
+    ['resize', state.train.resize], ['batchSize', state.train.batchSize], ['seed', state.train.seed],
+    ['oneByOneCount', state.model.oneByOneCount],
+  ];
+  for (const [name, saved] of fixed) {
+    if (given[name] !== undefined && given[name] !== saved) {
+      throw new ConfigError(`cannot resume from ${dir}: ${flag(name)} ${given[name]} differs from the checkpoint's ` +
+        `${saved}; leave ${flag(name)} out to continue with ${saved}, or start afresh in another checkpoint directory`);
+    }
+  }
+  const train = resolveTrainConfig({
+    ...state.train,
+    numEpochs: given.numEpochs ?? state.train.numEpochs, lr: given.lr ?? state.train.lr,
+  });
+  const done = state.epochsCompleted;
+  if (train.numEpochs < done || (train.numEpochs === done && state.steps === 0)) {
+    throw new ConfigError(`the checkpoint in ${dir} has already completed ${done} epoch${done === 1 ? '' : 's'}` +
+      `${given.numEpochs === undefined ? '' : ` (asked for ${given.numEpochs})`}; pass ${flag('numEpochs')} N with ` +
+      `N > ${done} to train further`);
+  }
+  return { train, model: resolveNinConfig(state.model) };
+}

@@ -1,0 +1,121 @@
+/**
+ * Evaluating a trained model on a labelled split: accuracy, per-class accuracy and the
+ * confusion matrix, as `nin eval` prints them. The predictions come from `predict` in
+ * lib/train.ts; this module only counts.
+ */
+import type * as tfl from '@tensorflow/tfjs-layers';
+import { FASHION_MNIST_CLASSES, FashionMnistSplit } from './data/fashionMnist';
+import { predict } from './train';
+import { ConfigError, positiveInt } from './validate';
+
+/** One class's row of an evaluation. */
+export interface ClassAccuracy {
+  /** Class index (the label). */
+  label: number;
+  /** Its name, e.g. `t-shirt`. */
+  name: string;
+  /** Examples of this class in the split. */
+  count: number;
+  /** Of those, how many were predicted as this class. */
+  correct: number;
+  /** correct / count; null when the split has no example of the class. */
+  accuracy: number | null;
+}
+
+/** A model's results on a labelled split, as `nin eval` reports them. */
+export interface Evaluation {
+  /** Examples evaluated. */
+  count: number;
+  /** Examples classified correctly. */
+  correct: number;
+  /** correct / count (0 for an empty split). */
+  accuracy: number;
+  /** One entry per class, in label order. */
+  perClass: ClassAccuracy[];
+  /** confusion[t][p]: examples of true class t predicted as p. Rows sum to the class counts. */
+  confusion: number[][];
+}
+
+/**
+ * The confusion matrix of `predicted` against `labels` (same length): `numClasses` rows
+ * (true class) of `numClasses` columns (predicted class) of counts.
+ */
+export function confusionMatrix(labels: ArrayLike<number>, predicted: ArrayLike<number>, numClasses: number): number[][] {
+  positiveInt('numClasses', numClasses);
+  if (labels.length !== predicted.length) {
+    throw new ConfigError(`labels and predictions differ in length: ${labels.length} vs ${predicted.length}`);
+  }
+  const matrix = Array.from({ length: numClasses }, () => new Array<number>(numClasses).fill(0));
+  for (let i = 0; i < labels.length; i++) {
+    const t = labels[i];
+    const p = predicted[i];
+    if (!Number.isInteger(t) || t < 0 || t >= numClasses || !Number.isInteger(p) || p < 0 || p >= numClasses) {
+      throw new ConfigError(`class index out of 0..${numClasses - 1} at example ${i}: label ${t}, prediction ${p}`);
+    }
+    matrix[t][p]++;
+  }
+  return matrix;
+}
+
+/** Per-class accuracy from a confusion matrix: the diagonal over each row's sum. */
+export function perClassAccuracy(confusion: number[][], names: readonly string[] = FASHION_MNIST_CLASSES): ClassAccuracy[] {
+  return confusion.map((row, label) => {
+    const count = row.reduce((a, b) => a + b, 0);
+    const correct = row[label];
+    return { label, name: names[label] ?? String(label), count, correct, accuracy: count === 0 ? null : correct / count };
+  });
+}
+
+/** Everything {@link Evaluation} holds, from labels and predictions. */
+export function summarize(labels: ArrayLike<number>, predicted: ArrayLike<number>, names: readonly string[] = FASHION_MNIST_CLASSES): Evaluation {
+  const confusion = confusionMatrix(labels, predicted, names.length);
+  const perClass = perClassAccuracy(confusion, names);
+  const correct = perClass.reduce((s, c) => s + c.correct, 0);
+  return { count: labels.length, correct, accuracy: labels.length === 0 ? 0 : correct / labels.length, perClass, confusion };
+}
+
+/** Side of the square images `model` takes (its input is [null, side, side, channels]). */
+export function modelInputSize(model: tfl.LayersModel): number {
+  const shape = model.inputs[0].shape; // [null, H, W, C]
+  const [, h, w] = shape;
+  if (shape.length !== 4 || typeof h !== 'number' || h !== w) {
+    throw new ConfigError(`the model takes inputs of shape [${shape.join(', ')}], not square images [N, H, W, C]`);
+  }
+  return h;
+}
+
+/**
+ * Evaluates `model` (inference mode) on `split`: images resized to the model's input side,
+ * `batchSize` per forward pass.
+ */
+export function evaluateModel(
+  model: tfl.LayersModel, split: FashionMnistSplit, options: { batchSize?: number; names?: readonly string[] } = {},
+): Evaluation {
+  const names = options.names ?? FASHION_MNIST_CLASSES;
+  const outputs = model.outputs[0].shape[1]; // [null, classes]
+  if (outputs !== names.length) {
+    throw new ConfigError(`the model has ${outputs} outputs but there are ${names.length} classes`);
+  }
+  const predicted = predict(model, split, modelInputSize(model), split.count, options.batchSize ?? 256);
+  return summarize(split.labels.subarray(0, split.count), predicted, names);
+}
+
+/** The evaluation as `nin eval` prints it: accuracy, per-class table, confusion matrix. */
+export function formatEvaluation(e: Evaluation): string {
+  const w = Math.max(...e.perClass.map((c) => c.name.length), 5);
+  const pct = (x: number | null) => (x === null ? '—' : x.toFixed(3));
+  const lines = [
+    `accuracy ${e.accuracy.toFixed(3)} (${e.correct} of ${e.count})`,
+    '',
+    `${'class'.padEnd(w)}  ${'accuracy'.padStart(8)}  ${'correct'.padStart(7)}  ${'count'.padStart(6)}`,
+    ...e.perClass.map((c) => `${c.name.padEnd(w)}  ${pct(c.accuracy).padStart(8)}  ${String(c.correct).padStart(7)}  ${String(c.count).padStart(6)}`),
+    '',
+    'confusion matrix (rows: true class, columns: predicted class)',
+  ];
+  const cell = Math.max(4, ...e.confusion.flat().map((n) => String(n).length + 1));
+  lines.push(`${''.padEnd(w)}  ${e.perClass.map((c) => String(c.label).padStart(cell)).join('')}`);
+  e.confusion.forEach((row, t) => {
+    lines.push(`${`${t} ${e.perClass[t].name}`.padEnd(w + 2).slice(0, w + 2)}${row.map((n) => String(n).padStart(cell)).join('')}`);
+  });
+  return `${lines.join('\n')}\n`;
+}

@@ -1,0 +1,271 @@
+/**
+ * Checkpoints: the saved model is standard TensorFlow.js layers format (tf.loadLayersModel
+ * reads it back to the same weights and predictions), writes are atomic (leftovers of a
+ * killed write are ignored and cleaned), damaged files give one-line ConfigErrors, and a run
+ * resumed from a checkpoint saved mid-epoch ends exactly where an uninterrupted one does.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import type * as tfl from '@tensorflow/tfjs-layers';
+import { selectBackend } from '../lib/backend';
+import {
+  CheckpointContents, CheckpointState, checkpointName, loadCheckpoint, loadModelFromDir, readCheckpointState,
+  resumeConfigs, saveCheckpoint,
+} from '../lib/checkpoint';
+import { FashionMnistSplit } from '../lib/data/fashionMnist';
+import { nin, resolveNinConfig } from '../lib/model';
+import { EpochResult, resolveTrainConfig, train, TrainConfig } from '../lib/train';
+import { ConfigError } from '../lib/validate';
+
+before(async () => {
+  await selectBackend('wasm');
+});
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'nin-checkpoint-'));
+after(() => fs.rmSync(tmp, { recursive: true, force: true }));
+let dirCount = 0;
+const freshDir = () => path.join(tmp, `run${++dirCount}`);
+
+/** Label k is a bright band at rows 2k..2k+2 (as in train.test.ts). */
+function bandSplit(count: number, offset = 0): FashionMnistSplit {
+  const images = new Uint8Array(count * 784);
+  const labels = Uint8Array.from({ length: count }, (_, i) => (i * 7 + offset) % 10);
+  labels.forEach((k, i) => images.fill(255, i * 784 + 2 * k * 28, i * 784 + (2 * k + 3) * 28));
+  return { images, labels, count, height: 28, width: 28 };
+}
+const data = { train: bandSplit(32), test: bandSplit(16, 3) };
+const trainConfig: TrainConfig = resolveTrainConfig({ numEpochs: 2, batchSize: 8, lr: 0.1, resize: 67, seed: 7 });
+const modelConfig = resolveNinConfig({ inputSize: 67, seed: 7 });
+
+const result = (epoch: number): EpochResult => ({ epoch, trainLoss: 2.3, trainAcc: 0.1, testAcc: 0.1, examplesPerSec: 9, seconds: 1 });
+const contents = (epochs: number): CheckpointContents => ({
+  history: Array.from({ length: epochs }, (_, i) => result(i + 1)), train: trainConfig, model: modelConfig,
+  data: { trainCount: 32, testCount: 16 }, backend: 'wasm',
+});
+
+/** Asserts `fn` rejects with a one-line ConfigError matching every pattern. */
+async function rejectsConfigError(fn: () => Promise<unknown>, ...patterns: RegExp[]): Promise<void> {
+  await assert.rejects(fn, (err: unknown) => {
+    assert.ok(err instanceof ConfigError, `expected a ConfigError, got ${String(err)}`);
+    assert.ok(!err.message.includes('\n'), `one line: ${err.message}`);
+    for (const p of patterns) assert.match(err.message, p);
+    return true;
+  });
+}
+
+const untimed = ({ examplesPerSec: _s, seconds: _t, ...rest }: EpochResult) => rest;
+const weightsOf = (model: tfl.LayersModel) => model.getWeights().map((w) => Float32Array.from(w.dataSync() as Float32Array));
+
+describe('saveCheckpoint → files in layers format', () => {
+  let model: tfl.Sequential;
+  let dir: string;
+  let saved: Awaited<ReturnType<typeof saveCheckpoint>>;
+  before(async () => {
+    model = nin(modelConfig);
+    dir = freshDir();
+    saved = await saveCheckpoint(dir, model, contents(1));
+  });
+  after(() => model.dispose());
+
+  test('latest.json points at epoch-0001, which holds model.json, weights.bin and state.json', () => {
+    assert.equal(saved.name, 'epoch-0001');
+    assert.deepEqual(fs.readdirSync(dir).sort(), ['epoch-0001', 'latest.json']);
+    assert.deepEqual(fs.readdirSync(saved.path).sort(), ['model.json', 'state.json', 'weights.bin']);
+    const latest = JSON.parse(fs.readFileSync(path.join(dir, 'latest.json'), 'utf8'));
+    assert.equal(latest.checkpoint, 'epoch-0001');
+    assert.equal(latest.epochsCompleted, 1);
+  });
+
+  test('model.json is a standard layers model; the weights are all there, and dropout carries no seed', () => {
+    const json = JSON.parse(fs.readFileSync(path.join(saved.path, 'model.json'), 'utf8'));
+    assert.equal(json.format, 'layers-model');
+    assert.match(json.generatedBy, /^TensorFlow\.js tfjs-layers v/);
+    assert.ok('convertedBy' in json);
+    assert.equal(json.modelTopology.class_name, 'Sequential');
+    assert.equal(json.weightsManifest.length, 1);
+    assert.deepEqual(json.weightsManifest[0].paths, ['weights.bin']);
+    const specs = json.weightsManifest[0].weights as { shape: number[]; dtype: string }[];
+    assert.equal(specs.length, model.getWeights().length);
+    const floats = specs.reduce((s, w) => s + w.shape.reduce((a, b) => a * b, 1), 0);
+    assert.equal(floats, 1992166, "the chapter's parameter count");
+    assert.equal(fs.statSync(path.join(saved.path, 'weights.bin')).size, floats * 4);
+    const dropout = json.modelTopology.config.layers.find((l: { class_name: string }) => l.class_name === 'Dropout');
+    assert.equal(dropout.config.seed ?? undefined, undefined);
+  });
+
+  test('state.json: position, history, configs, seed, and an SGD optimizer without slots', () => {
+    const state = JSON.parse(fs.readFileSync(path.join(saved.path, 'state.json'), 'utf8')) as CheckpointState;
+    assert.equal(state.epochsCompleted, 1);
+    assert.equal(state.steps, 0);
+    assert.deepEqual(state.history, [result(1)]);
+    assert.deepEqual(state.train, JSON.parse(JSON.stringify(trainConfig)));
+    assert.deepEqual(state.model, JSON.parse(JSON.stringify(modelConfig)));
+    assert.deepEqual(state.optimizer, { name: 'sgd', lr: 0.1, iterations: 4, slots: [] });
+    assert.equal(state.random.seed, 7);
+  });
+
+  test('plain tfjs loads it (tf.loadLayersModel + fromMemory) to identical weights and predictions', async () => {
+    const json = JSON.parse(fs.readFileSync(path.join(saved.path, 'model.json'), 'utf8'));
+    const bytes = fs.readFileSync(path.join(saved.path, 'weights.bin'));
+    const loaded = await tf.loadLayersModel(tf.io.fromMemory({
+      modelTopology: json.modelTopology, weightSpecs: json.weightsManifest[0].weights,
+      weightData: bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength),
+    }));
+    try {
+      const want = weightsOf(model);
+      weightsOf(loaded).forEach((w, i) => assert.deepEqual(w, want[i], `weight ${i}`));
+      const x = tf.randomUniform([3, 67, 67, 1], 0, 1, 'float32', 1);
+      const [a, b] = [model.predict(x) as tf.Tensor, loaded.predict(x) as tf.Tensor];
+      assert.deepEqual(b.dataSync(), a.dataSync());
+      tf.dispose([x, a, b]);
+    } finally {
+      loaded.dispose();
+    }
+  });
+
+  test('loadCheckpoint and loadModelFromDir give the same weights back, and the state', async () => {
+    const fromCheckpoint = await loadCheckpoint(dir);
+    const fromFolder = await loadModelFromDir(saved.path);
+    const fromDir = await loadModelFromDir(dir);
+    try {
+      assert.equal(fromCheckpoint.state.epochsCompleted, 1);
+      assert.equal(fromDir.state?.epochsCompleted, 1);
+      assert.equal(fromFolder.state, undefined);
+      assert.equal(fromDir.path, saved.path);
+      const want = weightsOf(model);
+      for (const m of [fromCheckpoint.model, fromFolder.model, fromDir.model]) {
+        weightsOf(m).forEach((w, i) => assert.deepEqual(w, want[i], `weight ${i}`));
+      }
+    } finally {
+      [fromCheckpoint.model, fromFolder.model, fromDir.model].forEach((m) => m.dispose());
+    }
+  });
+
+  test('a later save replaces the earlier one (leaving no tensors); saving the same position again changes nothing', async () => {
+    const tensors = tf.memory().numTensors;
+    const second = await saveCheckpoint(dir, model, contents(2));
+    assert.equal(tf.memory().numTensors, tensors);
+    assert.equal(second.name, 'epoch-0002');
+    assert.deepEqual(fs.readdirSync(dir).sort(), ['epoch-0002', 'latest.json']);
+    const before = fs.readFileSync(path.join(dir, 'latest.json'), 'utf8');
+    const again = await saveCheckpoint(dir, model, contents(2));
+    assert.equal(again.path, second.path);
+    assert.equal(fs.readFileSync(path.join(dir, 'latest.json'), 'utf8'), before);
+  });
+});
+
+describe('atomicity and damaged checkpoints', () => {
+  let model: tfl.Sequential;
+  before(() => { model = nin({ ...modelConfig, oneByOneCount: 0 }); });
+  after(() => model.dispose());
+
+  test('a killed write (epoch-0002.tmp-123) and a stale folder are ignored: load gives epoch 1 and cleans them', async () => {
+    const dir = freshDir();
+    await saveCheckpoint(dir, model, contents(1));
+    // What a kill during the next save can leave: a half-written folder, a finished but
+    // never-pointed-at one, and a pointer that was being written.
+    fs.mkdirSync(path.join(dir, 'epoch-0002.tmp-123'));
+    fs.writeFileSync(path.join(dir, 'epoch-0002.tmp-123', 'weights.bin'), 'half');
+    fs.cpSync(path.join(dir, 'epoch-0001'), path.join(dir, 'epoch-0002-step-000003'), { recursive: true });
+    fs.writeFileSync(path.join(dir, 'latest.json.tmp-123'), '{"checkpoint": "epoch-00');
+    const loaded = await loadCheckpoint(dir);
+    loaded.model.dispose();
+    assert.equal(loaded.name, 'epoch-0001');
+    assert.equal(loaded.state.epochsCompleted, 1);
+    assert.deepEqual(fs.readdirSync(dir).sort(), ['epoch-0001', 'latest.json']);
+  });
+
+  test('missing directory, no checkpoint yet, corrupt latest.json: one line naming the file and what to do', async () => {
+    const missing = path.join(tmp, 'nope');
+    await rejectsConfigError(() => loadCheckpoint(missing), /nope does not exist/, /without --resume/);
+    const empty = freshDir();
+    fs.mkdirSync(empty);
+    await rejectsConfigError(() => loadCheckpoint(empty), /holds no complete checkpoint yet/, /latest\.json/);
+    for (const [text, why] of [['{"checkpoint": "epo', /is not valid JSON/], ['', /is empty/], ['[1]', /not a nin-tfjs-checkpoint pointer/]] as const) {
+      const dir = freshDir();
+      await saveCheckpoint(dir, model, contents(1));
+      fs.writeFileSync(path.join(dir, 'latest.json'), text);
+      await rejectsConfigError(() => loadCheckpoint(dir), new RegExp(`${dir}/latest\\.json`), why, /start afresh/);
+    }
+  });
+
+  test('a pointer to a missing folder, a damaged state.json, a truncated weights.bin: one-line errors', async () => {
+    const dir = freshDir();
+    const { path: folder } = await saveCheckpoint(dir, model, contents(1));
+    const weights = path.join(folder, 'weights.bin');
+    const full = fs.readFileSync(weights);
+    fs.writeFileSync(weights, full.subarray(0, 1000));
+    await rejectsConfigError(() => loadCheckpoint(dir), /hold 1000 bytes but .*model\.json describes \d+/, /truncated/);
+    await rejectsConfigError(() => loadModelFromDir(folder), /truncated/);
+    fs.writeFileSync(weights, full);
+    fs.writeFileSync(path.join(folder, 'state.json'), '{"format": "nin-tfjs-checkpoint", "version": 1, "train": {"lr": -1}}');
+    await rejectsConfigError(() => loadCheckpoint(dir), /state\.json: lr must be a positive finite number/, /damaged/);
+    fs.rmSync(folder, { recursive: true });
+    await rejectsConfigError(() => loadCheckpoint(dir), /names epoch-0001, which is missing/);
+  });
+
+  test('loadModelFromDir: neither model.json nor a checkpoint, or garbage model.json', async () => {
+    const dir = freshDir();
+    fs.mkdirSync(dir);
+    await rejectsConfigError(() => loadModelFromDir(dir), /holds neither model\.json nor a checkpoint/);
+    fs.writeFileSync(path.join(dir, 'model.json'), 'garbage');
+    await rejectsConfigError(() => loadModelFromDir(dir), /model\.json is not valid JSON/);
+    fs.writeFileSync(path.join(dir, 'model.json'), '{"modelTopology": {}, "weightsManifest": []}');
+    await rejectsConfigError(() => loadModelFromDir(dir), /could not be loaded as a TensorFlow\.js layers model/);
+  });
+});
+
+describe('resuming', () => {
+  test('resumeConfigs keeps the checkpoint\'s config, takes epochs and lr, and names a conflicting option', () => {
+    const state = { ...contents(1), epochsCompleted: 1, steps: 0 } as CheckpointState;
+    const flags = { resize: '--resize', numEpochs: '--epochs' };
+    const same = resumeConfigs(state, {}, 'D', flags);
+    assert.deepEqual(same.train, trainConfig);
+    assert.deepEqual(same.model, modelConfig);
+    const more = resumeConfigs(state, { numEpochs: 4, lr: 0.01, resize: 67, seed: 7 }, 'D', flags);
+    assert.deepEqual([more.train.numEpochs, more.train.lr], [4, 0.01]);
+    assert.throws(() => resumeConfigs(state, { resize: 96 }, 'D', flags),
+      /cannot resume from D: --resize 96 differs from the checkpoint's 67; leave --resize out/);
+    assert.throws(() => resumeConfigs(state, { batchSize: 16 }, 'D'), /batchSize 16 differs from the checkpoint's 8/);
+    assert.throws(() => resumeConfigs(state, { seed: 1 }, 'D'), /seed 1 differs from the checkpoint's 7/);
+    assert.throws(() => resumeConfigs(state, { oneByOneCount: 1 }, 'D'), /oneByOneCount 1 differs from the checkpoint's 2/);
+    const done = { ...contents(2), epochsCompleted: 2, steps: 0 } as CheckpointState;
+    assert.throws(() => resumeConfigs(done, {}, 'D', flags), /already completed 2 epochs; pass --epochs N with N > 2/);
+  });
+
+  test('train, stop mid-epoch, save, load, resume: bitwise the run that never stopped', async () => {
+    // Uninterrupted reference.
+    const reference = nin(modelConfig);
+    const whole = await train(reference, data, trainConfig);
+    const wholeWeights = weightsOf(reference);
+    reference.dispose();
+
+    // Stopped after step 3 of epoch 1 (of 4), saved, the process "ends".
+    const dir = freshDir();
+    const first = nin(modelConfig);
+    const controller = new AbortController();
+    const stopped = await train(first, data, trainConfig, {
+      onBatchEnd: ({ batch }) => { if (batch === 2) controller.abort(); },
+    }, { signal: controller.signal });
+    assert.equal(stopped.interrupted?.steps, 3);
+    const saved = await saveCheckpoint(dir, first, { ...contents(0), partial: stopped.interrupted });
+    first.dispose();
+    assert.equal(saved.name, checkpointName(0, 3));
+    assert.equal(readCheckpointState(dir).state.optimizer.iterations, 3);
+
+    // A new start from the files alone.
+    const { model, state } = await loadCheckpoint(dir);
+    try {
+      const resumed = await train(model, data, state.train, {}, { resume: { epochs: state.history, partial: state.partial } });
+      assert.deepEqual(resumed.epochs.map(untimed), whole.epochs.map(untimed), 'losses and accuracies bit for bit');
+      const weights = weightsOf(model);
+      wholeWeights.forEach((w, i) => assert.deepEqual(weights[i], w, `weight ${i}`));
+    } finally {
+      model.dispose();
+    }
+  });
+});
