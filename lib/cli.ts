@@ -216,7 +216,7 @@ async function trainCommand(opts: TrainOpts, io: Io, oneByOneGiven: boolean) {
     stream: process.stderr, hideCursor: true, clearOnComplete: true,
   }, cliProgress.Presets.shades_classic) : undefined;
   const report = (r: EpochResult) =>
-    `epoch ${r.epoch}/${config.numEpochs}  loss ${fixed(r.trainLoss)}  train acc ${fixed(r.trainAcc)}  ` +
+    `epoch ${r.epoch}/${config.numEpochs}  loss ${fixed(r.trainLoss, 4)}  train acc ${fixed(r.trainAcc)}  ` +
     `test acc ${fixed(r.testAcc)}  ${r.examplesPerSec.toFixed(1)} examples/sec  ${r.seconds.toFixed(1)} s\n`;
   const contents = (h: TrainHistory, partial?: PartialEpoch) => ({
     history: h.epochs, partial, train: config, model: { ...resolveNinConfig(modelConfig) },
@@ -358,7 +358,12 @@ function program(io: Io, run: (work: () => Promise<void>) => Promise<void>): Com
   const cmd = new Command('nin')
     .description('Network in Network (Dive into Deep Learning, chapter NiN) on TensorFlow.js')
     .option('--debug', 'print stack traces on errors')
-    .configureOutput({ writeOut: io.out, writeErr: io.err })
+    .configureOutput({
+      writeOut: io.out,
+      writeErr: io.err,
+      // Commander's own one-line errors (unknown flag, bad number) in the same form as ours.
+      outputError: (text, write) => write(text.replace(/^error: /, 'nin: ')),
+    })
     .exitOverride()
     .showHelpAfterError(false);
 
