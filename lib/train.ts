@@ -8,7 +8,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { batches, FashionMnistSplit, numBatches } from './data/fashionMnist';
-import { ConfigError, knownKeys, positiveFinite, positiveInt } from './validate';
+import { ConfigError, inRange, knownKeys, positiveFinite, positiveInt } from './validate';
 import { MIN_INPUT_SIZE } from './model';
 import { deriveSeed } from './random';
 
@@ -17,6 +17,12 @@ export interface TrainConfig {
   numEpochs: number;
   /** SGD learning rate (NiN takes a larger one than AlexNet). @default 0.1 */
   lr: number;
+  /**
+   * SGD momentum in [0, 1): 0 is the chapter's plain SGD; 0.9 is the usual heavy-ball value.
+   * Runs with momentum cannot be resumed from a checkpoint yet (its velocity is not saved).
+   * @default 0
+   */
+  momentum: number;
   /** Examples per step. @default 128 */
   batchSize: number;
   /** Side the 28×28 images are resized to, per batch; must match the model's input. @default 224 */
@@ -39,6 +45,7 @@ export interface TrainConfig {
 export const TRAIN_DEFAULTS: Readonly<TrainConfig> = Object.freeze({
   numEpochs: 5,
   lr: 0.1,
+  momentum: 0,
   batchSize: 128,
   resize: 224,
   seed: 0,
@@ -52,6 +59,7 @@ export function resolveTrainConfig(partial: Partial<TrainConfig> = {}): TrainCon
   const c = { ...TRAIN_DEFAULTS, ...given } as TrainConfig;
   positiveInt('numEpochs', c.numEpochs);
   positiveFinite('lr', c.lr);
+  inRange('momentum', c.momentum, 0, 1);
   positiveInt('batchSize', c.batchSize);
   positiveInt('seed', c.seed, 0);
   if (c.microBatchSize !== undefined) positiveInt('microBatchSize', c.microBatchSize);
@@ -293,6 +301,11 @@ function checkProgress(progress: TrainProgress, config: TrainConfig, steps: numb
   }
 }
 
+/** The optimizer a config asks for: plain SGD, or SGD with momentum when `momentum > 0`. */
+export function makeOptimizer(config: Pick<TrainConfig, 'lr' | 'momentum'>): tf.Optimizer {
+  return config.momentum > 0 ? tf.train.momentum(config.lr, config.momentum) : tf.train.sgd(config.lr);
+}
+
 /** Lets timers and signal handlers run (a step's `await`s alone never reach the event loop). */
 const turnEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 
@@ -313,7 +326,11 @@ export async function train(
   const steps = numBatches(data.train.count, config.batchSize);
   const resume: TrainProgress = run.resume ?? { epochs: [] };
   checkProgress(resume, config, steps);
-  const optimizer = tf.train.sgd(config.lr);
+  if (config.momentum > 0 && (resume.epochs.length > 0 || resume.partial !== undefined)) {
+    throw new ConfigError('resume: a run with momentum cannot be resumed yet (checkpoints do not hold its velocity); ' +
+      'train it from the start, or use momentum 0');
+  }
+  const optimizer = makeOptimizer(config);
   const history: TrainHistory = { config, epochs: [...resume.epochs] };
   const microBatchSize = config.microBatchSize ?? autoMicroBatchSize(model, config.batchSize);
   const { signal } = run;

@@ -13,6 +13,7 @@ import {
   BatchInfo,
   DivergedError,
   autoMicroBatchSize,
+  makeOptimizer,
   sgdStep,
   EpochResult,
   TRAIN_DEFAULTS,
@@ -61,10 +62,10 @@ function assertConfigError(fn: () => unknown, pattern: RegExp): void {
 
 test("resolveTrainConfig: the chapter's defaults", () => {
   assert.deepEqual(resolveTrainConfig(),
-    { numEpochs: 5, lr: 0.1, batchSize: 128, resize: 224, seed: 0, microBatchSize: undefined });
+    { numEpochs: 5, lr: 0.1, momentum: 0, batchSize: 128, resize: 224, seed: 0, microBatchSize: undefined });
   assert.deepEqual(TRAIN_DEFAULTS, resolveTrainConfig());
   assert.deepEqual(resolveTrainConfig({ lr: 0.05, resize: 67, numEpochs: undefined }),
-    { numEpochs: 5, lr: 0.05, batchSize: 128, resize: 67, seed: 0, microBatchSize: undefined },
+    { numEpochs: 5, lr: 0.05, momentum: 0, batchSize: 128, resize: 67, seed: 0, microBatchSize: undefined },
     'undefined keeps the default');
 });
 
@@ -427,6 +428,50 @@ describe('deterministic training with dropout', () => {
       await assert.rejects(train(model, tiny, cfg, {}, { resume: { epochs: [e1, { ...e1, epoch: 2 }, { ...e1, epoch: 3 }] } }),
         /3 epochs are already done but numEpochs is 2/);
       await assert.rejects(train(model, tiny, cfg, {}, { resume: { epochs: [e1], partial } }), /0\.\.3 steps done, got epoch 2 with 4/);
+    } finally {
+      model.dispose();
+    }
+  });
+});
+
+describe('SGD with momentum', () => {
+  test('momentum must be in [0, 1)', () => {
+    assertConfigError(() => resolveTrainConfig({ momentum: 1 }), /momentum must be a number in \[0, 1\), got 1/);
+    assertConfigError(() => resolveTrainConfig({ momentum: -0.1 }), /momentum must be a number in \[0, 1\), got -0\.1/);
+    assert.equal(resolveTrainConfig({ momentum: 0.9 }).momentum, 0.9);
+  });
+
+  test('makeOptimizer: plain SGD at 0, heavy-ball momentum above', () => {
+    const plain = makeOptimizer({ lr: 0.1, momentum: 0 });
+    const heavy = makeOptimizer({ lr: 0.1, momentum: 0.9 });
+    try {
+      assert.equal(plain.getClassName(), 'SGD');
+      assert.equal(heavy.getClassName(), 'Momentum');
+    } finally {
+      plain.dispose();
+      heavy.dispose();
+    }
+  });
+
+  test('a momentum run trains differently from plain SGD, and cannot be resumed', async () => {
+    await selectBackend('wasm');
+    const runWith = async (momentum: number) => {
+      const model = nin({ inputSize: 67, oneByOneCount: 0, dropout: 0, seed: 1 });
+      try {
+        return await train(model, data, { numEpochs: 2, batchSize: 16, lr: 0.05, momentum, resize: 67, seed: 1 });
+      } finally {
+        model.dispose();
+      }
+    };
+    const plain = await runWith(0);
+    const heavy = await runWith(0.9);
+    assert.notEqual(heavy.epochs[1].trainLoss, plain.epochs[1].trainLoss);
+    assert.ok(heavy.epochs.every((e) => Number.isFinite(e.trainLoss)));
+    const model = nin({ inputSize: 67, seed: 1 });
+    try {
+      await assert.rejects(
+        train(model, data, { numEpochs: 2, batchSize: 16, momentum: 0.9, resize: 67 }, {}, { resume: { epochs: [heavy.epochs[0]] } }),
+        (e: unknown) => e instanceof ConfigError && /a run with momentum cannot be resumed yet/.test(e.message));
     } finally {
       model.dispose();
     }
