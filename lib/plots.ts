@@ -31,6 +31,8 @@ export interface CurvePoint {
  */
 export class TrainingCurves {
   readonly points: CurvePoint[] = [];
+  /** The loss of every step, `x` in fractional epochs. */
+  readonly steps: Array<{ x: number; loss: number }> = [];
   private lossSum = 0;
   private accSum = 0;
   private batches = 0;
@@ -47,6 +49,7 @@ export class TrainingCurves {
     this.lossSum += info.loss;
     this.accSum += info.acc;
     this.batches++;
+    this.steps.push({ x: info.epoch - 1 + (info.batch + 1) / info.numBatches, loss: info.loss });
     const every = Math.max(1, Math.floor(info.numBatches / this.pointsPerEpoch));
     const last = info.batch + 1 === info.numBatches;
     if ((info.batch + 1) % every !== 0 && !last) return false;
@@ -88,6 +91,31 @@ export class TrainingCurves {
         },
         strokeDash: { field: 'series', type: 'nominal', legend: null },
       },
+    };
+  }
+
+  /** The loss of every step (noisy) under its running mean per epoch: where d2l's curve comes from. */
+  stepLossVegaLite(title = 'Loss of every step'): VegaLiteSpec {
+    return {
+      $schema: VEGA_LITE_SCHEMA,
+      title,
+      width: 360,
+      height: 160,
+      layer: [
+        {
+          data: { values: this.steps },
+          mark: { type: 'line', strokeWidth: 0.7, opacity: 0.6 },
+          encoding: {
+            x: { field: 'x', type: 'quantitative', title: 'epoch', scale: { domain: [0, this.numEpochs] } },
+            y: { field: 'loss', type: 'quantitative', title: 'loss', scale: { zero: false } },
+          },
+        },
+        {
+          data: { values: this.points.filter((p) => p.series === 'train loss') },
+          mark: { type: 'line', color: 'black', point: { filled: true, size: 20 } },
+          encoding: { x: { field: 'x', type: 'quantitative' }, y: { field: 'value', type: 'quantitative' } },
+        },
+      ],
     };
   }
 

@@ -11,6 +11,7 @@ import * as zlib from 'node:zlib';
 import { spawn } from 'node:child_process';
 import { main } from '../lib/cli';
 import { packageRoot } from '../lib/paths';
+import { idxBytes } from './fixtures';
 
 interface Run {
   code: number;
@@ -48,15 +49,6 @@ function oneJsonObject(out: string): Record<string, unknown> {
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'nin-cli-'));
 test.after(() => fs.rmSync(tmp, { recursive: true, force: true }));
-
-/** An IDX file of unsigned bytes: 00 00 08 ndims, big-endian dims, then the data. */
-function idxBytes(dims: number[], data: Uint8Array): Buffer {
-  const header = Buffer.alloc(4 + 4 * dims.length);
-  header[2] = 0x08;
-  header[3] = dims.length;
-  dims.forEach((d, i) => header.writeUInt32BE(d, 4 + 4 * i));
-  return Buffer.concat([header, data]);
-}
 
 /** A small Fashion-MNIST look-alike: label k is a bright band at rows 2k..2k+2. */
 function writeFixture(dir: string, trainCount: number, testCount: number): string {

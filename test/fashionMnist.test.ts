@@ -28,6 +28,7 @@ import {
 } from '../lib/data/fashionMnist';
 import { readIdxFile } from '../lib/data/idx';
 import { ConfigError } from '../lib/validate';
+import { idxBytes } from './fixtures';
 
 test.before(async () => {
   await tf.setBackend('cpu');
@@ -41,15 +42,6 @@ function freshDir(): string {
   const dir = path.join(tmp, `d${dirCount++}`);
   fs.mkdirSync(dir);
   return dir;
-}
-
-/** An IDX file of unsigned bytes: 00 00 08 ndims, big-endian dims, then the data. */
-function idxBytes(dims: number[], data: Uint8Array): Buffer {
-  const header = Buffer.alloc(4 + 4 * dims.length);
-  header[2] = 0x08;
-  header[3] = dims.length;
-  dims.forEach((d, i) => header.writeUInt32BE(d, 4 + 4 * i));
-  return Buffer.concat([header, data]);
 }
 
 interface Fixture {

@@ -6,15 +6,7 @@ import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 import { IDX_IMAGES_MAGIC, IDX_LABELS_MAGIC, parseIdx, readIdxFile } from '../lib/data/idx';
 import { ConfigError } from '../lib/validate';
-
-/** An IDX file of unsigned bytes: 00 00 08 ndims, big-endian dims, then the data. */
-function idxBytes(dims: number[], data: Uint8Array, typeByte = 0x08): Buffer {
-  const header = Buffer.alloc(4 + 4 * dims.length);
-  header[2] = typeByte;
-  header[3] = dims.length;
-  dims.forEach((d, i) => header.writeUInt32BE(d, 4 + 4 * i));
-  return Buffer.concat([header, data]);
-}
+import { idxBytes } from './fixtures';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'nin-idx-'));
 test.after(() => fs.rmSync(tmp, { recursive: true, force: true }));

@@ -84,10 +84,13 @@ describe('the notebooks, executed in the tiny profile', { skip: hasJupyter ? fal
     assert.ok(vegaLite.length >= 3, 'layer chart, training images, predictions');
   });
 
-  test('the training plot is one plotly display, redrawn in place up to the last epoch', () => {
+  test('the training plots, one plotly and one vega-lite, are each redrawn in place up to the last step', () => {
     const training = cells.nin.find((c) => joined(c.source).includes('nin.train('))!;
     const plots = (training.outputs ?? []).filter((o) => PLOTLY_MIME in (o.data ?? {}));
     assert.equal(plots.length, 1, 'updates replace the display instead of adding plots');
+    const stepPlots = (training.outputs ?? []).filter((o) => VEGA_LITE_MIME in (o.data ?? {}));
+    assert.equal(stepPlots.length, 1, 'one vega-lite display, updated in place');
+    assert.equal(joined(stepPlots[0].data!['text/plain'] as string[]), '16 steps', 'tiny: 2 epochs × 8 batches of 32');
     assert.match(joined(plots[0].data!['text/plain'] as string[]), /^epoch 2\.00\/2: train loss [\d.]+, train acc [\d.]+, test acc [\d.]+$/);
     const figure = plots[0].data![PLOTLY_MIME] as { data: Array<{ name: string; x: number[] }> };
     assert.deepEqual(figure.data.map((t) => t.name), ['train loss', 'train acc', 'test acc']);

@@ -27,6 +27,18 @@ test('TrainingCurves adds d2l-style points: a few per epoch for training, one pe
   const firstOfEpoch2 = curves.points.find((p) => p.series === 'train loss' && p.x > 1)!;
   assert.ok(Math.abs(firstOfEpoch2.value - (2 - 0.2 - 0.015)) < 1e-9, String(firstOfEpoch2.value));
   assert.match(curves.summary(), /^epoch 2\.00\/2: train loss [\d.]+, train acc 0\.200, test acc 0\.600$/);
+  assert.equal(curves.steps.length, 40, 'every step of both epochs');
+  assert.equal(curves.steps[39].x, 2);
+});
+
+test('the step-loss chart layers every step under the running mean, and renders', async () => {
+  const curves = new TrainingCurves(1);
+  feed(curves, 1, 10);
+  const spec = curves.stepLossVegaLite();
+  const layers = spec.layer as Array<{ data: { values: unknown[] } }>;
+  assert.equal(layers[0].data.values.length, 10);
+  assert.equal(layers[1].data.values.length, 5);
+  assert.match(await vegaLiteToSvg(spec), /<path/);
 });
 
 test('a short epoch still gets its last point', () => {
