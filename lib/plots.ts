@@ -189,7 +189,7 @@ export function greyPngDataUrl(pixels: Uint8Array, height: number, width: number
 }
 
 /**
- * A row of grey images, each with a title (e.g. "coat → shirt"), from uint8 pixels
+ * A row of grey images, each with a title of one or two lines (e.g. "coat\n→ shirt"), from uint8 pixels
  * [count × height × width]. Each image travels as a small PNG data URL.
  */
 export function imagesChart(
@@ -208,14 +208,15 @@ export function imagesChart(
     spacing: 24,
     spec: {
       width: width * scale,
-      height: height * scale + 14,
+      height: height * scale + 26,
       layer: [
         {
           mark: { type: 'image', width: width * scale, height: height * scale, align: 'left', baseline: 'top', smooth: false },
-          encoding: { url: { field: 'url', type: 'nominal' }, x: { value: 0 }, y: { value: 14 } },
+          encoding: { url: { field: 'url', type: 'nominal' }, x: { value: 0 }, y: { value: 26 } },
         },
         {
-          mark: { type: 'text', align: 'center', baseline: 'top', fontSize: 10, limit: width * scale + 24 },
+          // A title may span lines ('\n'): e.g. the true class over the predicted one.
+          mark: { type: 'text', align: 'center', baseline: 'top', fontSize: 10, lineBreak: '\n' },
           encoding: { text: { field: 'title' }, x: { value: (width * scale) / 2 }, y: { value: 0 } },
         },
       ],
