@@ -7,6 +7,8 @@
  *   DIR/epoch-0002/model.json  layers-model topology + weightsManifest (tf.loadLayersModel reads it)
  *   DIR/epoch-0002/weights.bin the weights, float32, in manifest order
  *   DIR/epoch-0002/state.json  epochs done, history, configs, seed, optimizer
+ *   DIR/epoch-0002/optimizer.bin  the optimizer's per-weight state (momentum's velocity),
+ *                              float32, in the order state.json lists it; absent for plain SGD
  *
  * A run stopped mid-epoch (Ctrl-C) saves `epoch-0002-step-000013`: epoch 2 complete and 13
  * steps of epoch 3. Writing is atomic: files go into `NAME.tmp-PID/`, are fsynced, and the
@@ -20,13 +22,15 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { numBatches } from './data/fashionMnist';
 import { NinConfig, resolveNinConfig } from './model';
-import { EpochResult, PartialEpoch, resolveTrainConfig, TrainConfig } from './train';
+import {
+  disposeOptimizer, EpochResult, learningRateAt, LrSchedule, makeOptimizer, PartialEpoch, resolveTrainConfig, TrainConfig,
+} from './train';
 import { ConfigError } from './validate';
 
 /** `format` of state.json and latest.json. */
 export const CHECKPOINT_FORMAT = 'nin-tfjs-checkpoint';
-/** Bumped when state.json changes incompatibly. */
-export const CHECKPOINT_VERSION = 1;
+/** Bumped when state.json changes incompatibly (2: the optimizer's state is saved). */
+export const CHECKPOINT_VERSION = 2;
 /** The pointer to the last complete checkpoint. */
 export const LATEST_FILE = 'latest.json';
 /** A checkpoint's (or any saved model's) topology and weights manifest. */
@@ -35,6 +39,22 @@ export const MODEL_FILE = 'model.json';
 export const WEIGHTS_FILE = 'weights.bin';
 /** A checkpoint's {@link CheckpointState}. */
 export const STATE_FILE = 'state.json';
+/** The optimizer's slot variables (see {@link OptimizerState}). */
+export const OPTIMIZER_FILE = 'optimizer.bin';
+
+/**
+ * The optimizer as state.json records it. Plain SGD has no per-weight (slot) variables: its
+ * update depends only on the learning rate. Momentum keeps one velocity tensor per trainable
+ * weight, in the model's `trainableWeights` order; their values are in optimizer.bin.
+ * `iterations` is the optimizer's step counter; `lr` is the rate the next step will use.
+ */
+export interface OptimizerState {
+  name: 'sgd' | 'momentum';
+  lr: number;
+  momentum: number;
+  iterations: number;
+  slots: { name: string; shape: number[] }[];
+}
 
 /** What the caller knows about a run; {@link saveCheckpoint} adds the rest of {@link CheckpointState}. */
 export interface CheckpointContents {
@@ -65,11 +85,8 @@ export interface CheckpointState extends CheckpointContents {
   epochsCompleted: number;
   /** Steps done of epoch `epochsCompleted + 1` (0 at an epoch boundary). */
   steps: number;
-  /**
-   * The optimizer. Plain SGD keeps no per-weight (slot) variables: its update depends only on
-   * `lr`; `iterations` (its step counter) is kept for the record and restored on resume.
-   */
-  optimizer: { name: 'sgd'; lr: number; iterations: number; slots: [] };
+  /** The optimizer; its slot variables, if any, are in optimizer.bin. */
+  optimizer: OptimizerState;
   /**
    * The random state. There is no generator state to save: the shuffle of epoch e is drawn
    * from `deriveSeed(seed, e)` and the dropout masks of step s from `deriveSeed(seed, e, s,
@@ -164,14 +181,40 @@ export async function saveLayersModel(model: tfl.LayersModel, folder: string): P
 }
 
 /**
- * Saves a checkpoint of `model` and `contents` in `dir` (created if needed) and points
- * latest.json at it; see the module comment for the layout and why a kill cannot corrupt it.
- * Saving the position latest.json already names is a no-op. Older checkpoints are removed.
+ * The slot variables of `optimizer` (momentum's velocity; none for plain SGD) as names,
+ * shapes and one float32 buffer in order.
+ */
+async function optimizerSlots(optimizer: tf.Optimizer): Promise<{ slots: OptimizerState['slots']; bytes: Uint8Array }> {
+  const [iter, ...slots] = await optimizer.getWeights();
+  iter.tensor.dispose(); // a fresh scalar; the slots are the optimizer's own variables
+  const values = await Promise.all(slots.map((s) => s.tensor.data<'float32'>()));
+  const all = new Float32Array(values.reduce((n, v) => n + v.length, 0));
+  let at = 0;
+  for (const v of values) {
+    all.set(v, at);
+    at += v.length;
+  }
+  return {
+    slots: slots.map((s) => ({ name: s.name, shape: [...s.tensor.shape] })),
+    bytes: new Uint8Array(all.buffer),
+  };
+}
+
+/**
+ * Saves a checkpoint of `model`, `optimizer` and `contents` in `dir` (created if needed) and
+ * points latest.json at it; see the module comment for the layout and why a kill cannot
+ * corrupt it. Saving the position latest.json already names is a no-op. Older checkpoints
+ * are removed. The optimizer may be left out for plain SGD (it has no state to save), not
+ * with momentum: a run resumed without its velocity would not be the same run.
  */
 export async function saveCheckpoint(
-  dir: string, model: tfl.LayersModel, contents: CheckpointContents,
+  dir: string, model: tfl.LayersModel, contents: CheckpointContents, optimizer?: tf.Optimizer,
 ): Promise<CheckpointLocation & { state: CheckpointState }> {
-  const state = checkpointState(contents);
+  if (optimizer === undefined && contents.train.momentum > 0) {
+    throw new Error('saveCheckpoint: a run with momentum must pass its optimizer, whose velocity the checkpoint keeps');
+  }
+  const slots = optimizer === undefined ? { slots: [], bytes: new Uint8Array(0) } : await optimizerSlots(optimizer);
+  const state = checkpointState(contents, slots.slots);
   const name = checkpointName(state.epochsCompleted, state.steps);
   const target = path.join(dir, name);
   fs.mkdirSync(dir, { recursive: true });
@@ -181,6 +224,7 @@ export async function saveCheckpoint(
   const tmp = `${target}.tmp-${process.pid}`;
   fs.rmSync(tmp, { recursive: true, force: true });
   await saveLayersModel(model, tmp);
+  if (slots.slots.length > 0) writeSynced(path.join(tmp, OPTIMIZER_FILE), slots.bytes);
   writeSynced(path.join(tmp, STATE_FILE), `${JSON.stringify(state, null, 2)}\n`);
   syncDir(tmp);
   fs.rmSync(target, { recursive: true, force: true }); // a stale folder a killed run renamed but never pointed at
@@ -200,9 +244,10 @@ export async function saveCheckpoint(
   return { dir, name, path: target, state };
 }
 
-function checkpointState(c: CheckpointContents): CheckpointState {
+function checkpointState(c: CheckpointContents, slots: OptimizerState['slots']): CheckpointState {
   const steps = c.partial?.steps ?? 0;
   const perEpoch = numBatches(c.data.trainCount, c.train.batchSize);
+  const iterations = c.history.length * perEpoch + steps;
   return {
     format: CHECKPOINT_FORMAT,
     version: CHECKPOINT_VERSION,
@@ -211,7 +256,10 @@ function checkpointState(c: CheckpointContents): CheckpointState {
     steps,
     ...c,
     partial: steps > 0 ? c.partial : undefined,
-    optimizer: { name: 'sgd', lr: c.train.lr, iterations: c.history.length * perEpoch + steps, slots: [] },
+    optimizer: {
+      name: c.train.momentum > 0 ? 'momentum' : 'sgd', lr: learningRateAt(c.train, iterations, perEpoch),
+      momentum: c.train.momentum, iterations, slots,
+    },
     random: { seed: c.train.seed, derivation: 'order of epoch e: deriveSeed(seed, e); dropout of step s, piece p: deriveSeed(seed, e, s, p)' },
   };
 }
@@ -315,6 +363,13 @@ function readState(file: string, dir: string): CheckpointState {
       (steps > 0 && !(isObject(value.partial) && value.partial.steps === steps && value.partial.epoch === history.length + 1))) {
     throw new ConfigError(`${file} has an inconsistent history, position or data sizes; ${fix}`);
   }
+  const opt = value.optimizer;
+  const momentum = (value.train as { momentum?: unknown }).momentum ?? 0;
+  if (!isObject(opt) || opt.name !== (momentum as number > 0 ? 'momentum' : 'sgd') || !Array.isArray(opt.slots) ||
+      !opt.slots.every((s) => isObject(s) && typeof s.name === 'string' && Array.isArray(s.shape) &&
+        s.shape.every((d) => Number.isInteger(d) && d >= 0))) {
+    throw new ConfigError(`${file} has no valid optimizer record (its name must match the training config's momentum); ${fix}`);
+  }
   return value as unknown as CheckpointState;
 }
 
@@ -374,14 +429,75 @@ export async function loadLayersModelFromFolder(folder: string, fix: string): Pr
 }
 
 /**
- * Loads the last complete checkpoint of `dir` for resuming: its model (weights as saved) and
- * state. Leftovers of killed writes and checkpoints older than the latest are removed.
+ * The optimizer of `train` (see {@link makeOptimizer}) with the state a checkpoint saved:
+ * its step counter and, for momentum, its velocity, checked against `model`'s trainable
+ * weights (one slot per weight, same shapes, same order).
  */
-export async function loadCheckpoint(dir: string): Promise<CheckpointLocation & { model: tfl.LayersModel; state: CheckpointState }> {
+async function restoreOptimizer(
+  folder: string, state: CheckpointState, train: TrainConfig, model: tfl.LayersModel, fix: string,
+): Promise<tf.SGDOptimizer> {
+  const { slots, iterations } = state.optimizer;
+  const weights = model.trainableWeights;
+  const file = path.join(folder, OPTIMIZER_FILE);
+  if (slots.length > 0 && (slots.length !== weights.length ||
+      slots.some((s, i) => s.shape.join('x') !== weights[i].shape.join('x')))) {
+    throw new ConfigError(`${path.join(folder, STATE_FILE)} lists ${slots.length} optimizer slots that do not match the ` +
+      `model's ${weights.length} trainable weights; ${fix}`);
+  }
+  let values = new Float32Array(0);
+  if (slots.length > 0) {
+    let bytes: Buffer;
+    try {
+      bytes = fs.readFileSync(file);
+    } catch (err) {
+      throw new ConfigError(`${file} cannot be read (${(err as NodeJS.ErrnoException).code ?? String(err)}); ${fix}`);
+    }
+    const expected = slots.reduce((n, s) => n + s.shape.reduce((a, b) => a * b, 1), 0) * 4;
+    if (bytes.byteLength !== expected) {
+      throw new ConfigError(`${file} holds ${bytes.byteLength} bytes but ${STATE_FILE} describes ${expected}: truncated; ${fix}`);
+    }
+    values = new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
+  }
+  const optimizer = makeOptimizer(train);
+  const named: { name: string; tensor: tf.Tensor }[] = [{ name: 'iter', tensor: tf.scalar(iterations, 'int32') }];
+  let at = 0;
+  for (const s of slots) {
+    const size = s.shape.reduce((a, b) => a * b, 1);
+    named.push({ name: s.name, tensor: tf.tensor(values.subarray(at, at + size), s.shape, 'float32') });
+    at += size;
+  }
+  try {
+    await optimizer.setWeights(named); // momentum's slots become variables sharing these tensors' data
+  } catch (err) {
+    disposeOptimizer(optimizer);
+    throw err;
+  } finally {
+    tf.dispose(named.map((n) => n.tensor));
+  }
+  return optimizer;
+}
+
+/**
+ * Loads the last complete checkpoint of `dir` for resuming: its model (weights as saved),
+ * state, and optimizer (built for `train`, by default the checkpoint's own training config,
+ * with the saved step counter and velocity). The caller disposes the model and the optimizer
+ * ({@link disposeOptimizer}). Leftovers of killed writes and older checkpoints are removed.
+ */
+export async function loadCheckpoint(dir: string, train?: TrainConfig): Promise<CheckpointLocation & {
+  model: tfl.LayersModel; optimizer: tf.SGDOptimizer; state: CheckpointState;
+}> {
   const { state, ...location } = readCheckpointState(dir);
-  const model = await loadLayersModelFromFolder(location.path, `the checkpoint is damaged: delete ${dir} to start afresh`);
+  const fix = `the checkpoint is damaged: delete ${dir} to start afresh`;
+  const model = await loadLayersModelFromFolder(location.path, fix);
+  let optimizer: tf.SGDOptimizer;
+  try {
+    optimizer = await restoreOptimizer(location.path, state, train ?? resolveTrainConfig(state.train), model, fix);
+  } catch (err) {
+    model.dispose();
+    throw err;
+  }
   cleanCheckpointDir(dir, location.name);
-  return { ...location, model, state };
+  return { ...location, model, optimizer, state };
 }
 
 /** What {@link loadModelFromDir} found. */
@@ -424,11 +540,14 @@ export interface ResumeOptions {
   resize?: number;
   seed?: number;
   oneByOneCount?: number;
+  momentum?: number;
+  lrSchedule?: LrSchedule;
 }
 
 /**
  * The configs a resumed run continues with: the checkpoint's, with `numEpochs` and `lr` taken
- * from `given` when set (a smaller learning rate after a divergence is a resume). Any other
+ * from `given` when set (a smaller learning rate after a divergence is a resume; with a
+ * schedule, `lr` is its new peak and more epochs stretch it). Any other
  * option that differs from the checkpoint is a ConfigError naming it (through `flags`, e.g.
  * `resize` → `--resize`), as is asking for no more epochs than are done.
  */
@@ -436,9 +555,10 @@ export function resumeConfigs(
   state: CheckpointState, given: ResumeOptions, dir: string, flags: Record<string, string> = {},
 ): { train: TrainConfig; model: NinConfig } {
   const flag = (name: string) => flags[name] ?? name;
-  const fixed: [keyof ResumeOptions, number | undefined][] = [
-    ['resize', state.train.resize], ['batchSize', state.train.batchSize], ['seed', state.train.seed],
-    ['oneByOneCount', state.model.oneByOneCount],
+  const saved = resolveTrainConfig(state.train);
+  const fixed: [keyof ResumeOptions, number | string | undefined][] = [
+    ['resize', saved.resize], ['batchSize', saved.batchSize], ['seed', saved.seed],
+    ['oneByOneCount', state.model.oneByOneCount], ['momentum', saved.momentum], ['lrSchedule', saved.lrSchedule],
   ];
   for (const [name, saved] of fixed) {
     if (given[name] !== undefined && given[name] !== saved) {

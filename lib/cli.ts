@@ -9,12 +9,16 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import * as cliProgress from 'cli-progress';
+import type * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { BACKEND_CHOICES, BackendInfo, selectBackend } from './backend';
 import { FashionMnist, loadFashionMnist, numBatches } from './data/fashionMnist';
 import { countParams, formatLayerSummary, layerSummary, nin, NIN_DEFAULTS, NinConfig } from './model';
 import { BENCH_DEFAULTS, benchmark, resolveBenchConfig } from './bench';
-import { EpochResult, TRAIN_DEFAULTS, train, TrainHistory, DivergedError, TrainProgress, PartialEpoch } from './train';
+import {
+  disposeOptimizer, DivergedError, EpochResult, LrSchedule, makeOptimizer, PartialEpoch, TRAIN_DEFAULTS, train, TrainHistory,
+  TrainProgress,
+} from './train';
 import {
   CheckpointState, hasCheckpoint, loadCheckpoint, loadModelFromDir, readCheckpointState, resumeConfigs, saveCheckpoint,
 } from './checkpoint';
@@ -100,7 +104,7 @@ async function data(opts: { dataDir?: string; json?: boolean }, io: Io) {
 }
 
 interface TrainOpts {
-  epochs?: number; lr?: number; batchSize?: number; resize?: number; seed?: number;
+  epochs?: number; lr?: number; lrSchedule?: string; momentum?: number; batchSize?: number; resize?: number; seed?: number;
   trainLimit?: number; testLimit?: number; backend?: string; dataDir?: string; oneByOne: number; json?: boolean;
   checkpointDir?: string; resume?: boolean;
 }
@@ -158,16 +162,20 @@ async function trainCommand(opts: TrainOpts, io: Io, oneByOneGiven: boolean) {
     saved = readCheckpointState(checkpointDir).state;
     const given = {
       numEpochs: opts.epochs, lr: opts.lr, batchSize: opts.batchSize, resize: opts.resize, seed: opts.seed,
-      oneByOneCount: oneByOneGiven ? opts.oneByOne : undefined,
+      oneByOneCount: oneByOneGiven ? opts.oneByOne : undefined, momentum: opts.momentum,
+      lrSchedule: opts.lrSchedule as LrSchedule | undefined,
     };
     if (given.lr !== undefined) resolveTrainConfig({ lr: given.lr });
     if (given.numEpochs !== undefined) resolveTrainConfig({ numEpochs: given.numEpochs });
+    if (given.momentum !== undefined) resolveTrainConfig({ momentum: given.momentum });
+    if (given.lrSchedule !== undefined) resolveTrainConfig({ lrSchedule: given.lrSchedule });
     const resumed = resumeConfigs(saved, given, checkpointDir, FLAGS);
     config = resumed.train;
     modelConfig = resumed.model;
   } else {
     config = resolveTrainConfig({
-      numEpochs: opts.epochs, lr: opts.lr, batchSize: opts.batchSize, resize: opts.resize, seed: opts.seed,
+      numEpochs: opts.epochs, lr: opts.lr, lrSchedule: opts.lrSchedule as LrSchedule | undefined, momentum: opts.momentum,
+      batchSize: opts.batchSize, resize: opts.resize, seed: opts.seed,
     });
     modelConfig = resolveNinConfig({ inputSize: config.resize, oneByOneCount: opts.oneByOne, seed: opts.seed });
     if (checkpointDir !== undefined && hasCheckpoint(checkpointDir)) {
@@ -186,14 +194,17 @@ async function trainCommand(opts: TrainOpts, io: Io, oneByOneGiven: boolean) {
   }
 
   let model: tfl.LayersModel;
+  let optimizer: tf.SGDOptimizer;
   let progress: TrainProgress | undefined;
   if (saved) {
-    const loaded = await loadCheckpoint(checkpointDir!);
+    const loaded = await loadCheckpoint(checkpointDir!, config);
     model = loaded.model;
+    optimizer = loaded.optimizer;
     saved = loaded.state;
     progress = { epochs: saved.history, partial: saved.partial };
   } else {
     model = nin(modelConfig);
+    optimizer = makeOptimizer(config);
   }
   if (!opts.json) {
     io.out(`backend: ${backend.description}\n`);
@@ -206,8 +217,9 @@ async function trainCommand(opts: TrainOpts, io: Io, oneByOneGiven: boolean) {
           'will not match a run on one backend to the last bit' : ''}\n`);
     }
     io.out(`training NiN at ${config.resize}×${config.resize} px: ${config.numEpochs} ` +
-      `epoch${config.numEpochs === 1 ? '' : 's'}, lr ${config.lr}, ` +
-      `batch ${config.batchSize}\n`);
+      `epoch${config.numEpochs === 1 ? '' : 's'}, lr ${config.lr}` +
+      `${config.lrSchedule === 'constant' ? '' : ` (${config.lrSchedule} schedule)`}` +
+      `${config.momentum > 0 ? `, momentum ${config.momentum}` : ''}, batch ${config.batchSize}\n`);
   }
 
   const steps = numBatches(d.train.count, config.batchSize);
@@ -246,15 +258,17 @@ async function trainCommand(opts: TrainOpts, io: Io, oneByOneGiven: boolean) {
         bar?.stop();
         let line = report(r);
         if (checkpointDir !== undefined) {
-          const c = await saveCheckpoint(checkpointDir, model, contents(h));
+          const c = await saveCheckpoint(checkpointDir, model, contents(h), optimizer);
           lastSaved = describePosition(r.epoch);
           line = `${line.trimEnd()}  (saved ${c.name})\n`;
         }
         if (!opts.json) io.out(line);
         else if (!bar) io.err(line); // progress for logs, kept off stdout
       },
-    }, { resume: progress, signal: sigint.signal });
+    }, { resume: progress, optimizer, signal: sigint.signal });
   } catch (err) {
+    model.dispose();
+    disposeOptimizer(optimizer);
     if (err instanceof DivergedError && checkpointDir !== undefined) {
       const kept = lastSaved !== undefined
         ? `the last good checkpoint (${lastSaved}) stays in ${checkpointDir}; resume from it with ` +
@@ -274,12 +288,13 @@ async function trainCommand(opts: TrainOpts, io: Io, oneByOneGiven: boolean) {
       if (checkpointDir === undefined) {
         throw new Interrupted(`interrupted: ${where}; nothing saved (train with --checkpoint-dir DIR to keep progress)`);
       }
-      const c = await saveCheckpoint(checkpointDir, model, contents(history, stop));
+      const c = await saveCheckpoint(checkpointDir, model, contents(history, stop), optimizer);
       throw new Interrupted(`interrupted: ${where}; saved ${describePosition(history.epochs.length, stop)} in ` +
         `${c.path}; resume with \`${resumeCommand(checkpointDir)}\``);
     }
   } finally {
     model.dispose();
+    disposeOptimizer(optimizer);
   }
   const last = history.epochs[history.epochs.length - 1];
   const final = {
@@ -379,6 +394,8 @@ function program(io: Io, run: (work: () => Promise<void>) => Promise<void>): Com
     .description('train NiN on Fashion-MNIST and report loss, accuracy and speed')
     .option('--epochs <n>', `passes over the training set (default ${TRAIN_DEFAULTS.numEpochs})`, intArg)
     .option('--lr <x>', `SGD learning rate (default ${TRAIN_DEFAULTS.lr})`, numberArg)
+    .option('--lr-schedule <name>', `constant, or cosine: decay from --lr towards 0 over the run (default ${TRAIN_DEFAULTS.lrSchedule})`)
+    .option('--momentum <m>', `SGD momentum in [0, 1), 0 for plain SGD (default ${TRAIN_DEFAULTS.momentum})`, numberArg)
     .option('--batch-size <n>', `examples per step (default ${TRAIN_DEFAULTS.batchSize})`, intArg)
     .option('--resize <px>', `image side fed to the network, at least 67 (default ${TRAIN_DEFAULTS.resize})`, intArg)
     .option('--train-limit <n>', 'use only the first n training examples', intArg)
@@ -424,7 +441,8 @@ function program(io: Io, run: (work: () => Promise<void>) => Promise<void>): Com
 const FLAGS: Record<string, string> = {
   numEpochs: '--epochs', lr: '--lr', batchSize: '--batch-size', resize: '--resize', seed: '--seed',
   trainLimit: '--train-limit', testLimit: '--test-limit', oneByOneCount: '--one-by-one', steps: '--steps',
-  dataDir: '--data-dir', backend: '--backend', checkpointDir: '--checkpoint-dir',
+  dataDir: '--data-dir', backend: '--backend', checkpointDir: '--checkpoint-dir', momentum: '--momentum',
+  lrSchedule: '--lr-schedule',
 };
 
 function inFlagTerms(message: string): string {

@@ -8,19 +8,25 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { batches, FashionMnistSplit, numBatches } from './data/fashionMnist';
-import { ConfigError, inRange, knownKeys, positiveFinite, positiveInt } from './validate';
+import { ConfigError, inRange, knownKeys, oneOf, positiveFinite, positiveInt } from './validate';
 import { MIN_INPUT_SIZE } from './model';
 import { deriveSeed } from './random';
 
 export interface TrainConfig {
   /** Passes over the training set. @default 5 */
   numEpochs: number;
-  /** SGD learning rate (NiN takes a larger one than AlexNet). @default 0.1 */
+  /** SGD learning rate (NiN takes a larger one than AlexNet); the peak when a schedule decays it. @default 0.1 */
   lr: number;
   /**
+   * How the learning rate moves over the run: `constant` (the chapter's), or `cosine`, which
+   * starts at `lr` and follows half a cosine down towards 0 at the last step of the last
+   * epoch. See {@link learningRateAt}. @default 'constant'
+   */
+  lrSchedule: LrSchedule;
+  /**
    * SGD momentum in [0, 1): 0 is the chapter's plain SGD; 0.9 is the usual heavy-ball value.
-   * Runs with momentum cannot be resumed from a checkpoint yet (its velocity is not saved).
-   * @default 0
+   * Its velocity (one tensor per weight) is part of the optimizer's state, which checkpoints
+   * save. @default 0
    */
   momentum: number;
   /** Examples per step. @default 128 */
@@ -42,9 +48,13 @@ export interface TrainConfig {
   microBatchSize?: number;
 }
 
+export const LR_SCHEDULES = ['constant', 'cosine'] as const;
+export type LrSchedule = (typeof LR_SCHEDULES)[number];
+
 export const TRAIN_DEFAULTS: Readonly<TrainConfig> = Object.freeze({
   numEpochs: 5,
   lr: 0.1,
+  lrSchedule: 'constant',
   momentum: 0,
   batchSize: 128,
   resize: 224,
@@ -59,6 +69,7 @@ export function resolveTrainConfig(partial: Partial<TrainConfig> = {}): TrainCon
   const c = { ...TRAIN_DEFAULTS, ...given } as TrainConfig;
   positiveInt('numEpochs', c.numEpochs);
   positiveFinite('lr', c.lr);
+  oneOf('lrSchedule', c.lrSchedule, LR_SCHEDULES);
   inRange('momentum', c.momentum, 0, 1);
   positiveInt('batchSize', c.batchSize);
   positiveInt('seed', c.seed, 0);
@@ -122,10 +133,18 @@ export interface TrainProgress {
   partial?: PartialEpoch;
 }
 
-/** Run control for {@link train}: resuming, and stopping from outside (Ctrl-C). */
+/** Run control for {@link train}: resuming, the optimizer, and stopping from outside (Ctrl-C). */
 export interface TrainRunOptions {
   /** Continue a run from this point (the model passed in must hold that point's weights). */
   resume?: TrainProgress;
+  /**
+   * The optimizer to step, from {@link makeOptimizer} (or restored from a checkpoint). The
+   * caller owns it: `train` leaves it alive, so its state can be saved along with the model,
+   * and the caller disposes it ({@link disposeOptimizer}). Without one, `train` makes its own
+   * and disposes it at the end. Resuming a run with momentum needs the restored optimizer:
+   * its velocity is part of where the run was.
+   */
+  optimizer?: tf.SGDOptimizer;
   /**
    * Checked after every step and before every epoch: once aborted, `train` stops there and
    * resolves with `history.interrupted` saying where. An epoch whose last step has run is
@@ -302,8 +321,29 @@ function checkProgress(progress: TrainProgress, config: TrainConfig, steps: numb
 }
 
 /** The optimizer a config asks for: plain SGD, or SGD with momentum when `momentum > 0`. */
-export function makeOptimizer(config: Pick<TrainConfig, 'lr' | 'momentum'>): tf.Optimizer {
+export function makeOptimizer(config: Pick<TrainConfig, 'lr' | 'momentum'>): tf.SGDOptimizer {
   return config.momentum > 0 ? tf.train.momentum(config.lr, config.momentum) : tf.train.sgd(config.lr);
+}
+
+/**
+ * Releases an optimizer's tensors. (tfjs 4's `MomentumOptimizer.dispose` frees the velocity
+ * but not the learning-rate scalar it inherits from SGD; disposing twice is harmless.)
+ */
+export function disposeOptimizer(optimizer: tf.Optimizer): void {
+  optimizer.dispose();
+  (optimizer as unknown as { c?: tf.Tensor }).c?.dispose();
+}
+
+/**
+ * The learning rate of step `step` (0-based, counted from the run's first step) of a run of
+ * `config.numEpochs × stepsPerEpoch` steps: `lr` throughout for `constant`;
+ * `lr · ½(1 + cos(π · step / total))` for `cosine`, which falls from `lr` to nearly 0 at the
+ * last step. A resumed run that asks for more epochs stretches the rest of its cosine.
+ */
+export function learningRateAt(config: Pick<TrainConfig, 'lr' | 'lrSchedule' | 'numEpochs'>, step: number, stepsPerEpoch: number): number {
+  if (config.lrSchedule === 'constant') return config.lr;
+  const total = config.numEpochs * stepsPerEpoch;
+  return config.lr * 0.5 * (1 + Math.cos(Math.PI * Math.min(step, total) / total));
 }
 
 /** Lets timers and signal handlers run (a step's `await`s alone never reach the event loop). */
@@ -326,22 +366,25 @@ export async function train(
   const steps = numBatches(data.train.count, config.batchSize);
   const resume: TrainProgress = run.resume ?? { epochs: [] };
   checkProgress(resume, config, steps);
-  if (config.momentum > 0 && (resume.epochs.length > 0 || resume.partial !== undefined)) {
-    throw new ConfigError('resume: a run with momentum cannot be resumed yet (checkpoints do not hold its velocity); ' +
-      'train it from the start, or use momentum 0');
+  // Where the run starts, in steps; the optimizer's own step counter should agree.
+  const iterations = resume.epochs.length * steps + (resume.partial?.steps ?? 0);
+  const owned = run.optimizer === undefined;
+  if (owned && config.momentum > 0 && iterations > 0) {
+    throw new ConfigError('resume: a run with momentum continues only with its saved velocity; pass the optimizer ' +
+      'restored from the checkpoint (loadCheckpoint gives it) as `optimizer`');
   }
-  const optimizer = makeOptimizer(config);
+  const optimizer = run.optimizer ?? makeOptimizer(config);
   const history: TrainHistory = { config, epochs: [...resume.epochs] };
   const microBatchSize = config.microBatchSize ?? autoMicroBatchSize(model, config.batchSize);
   const { signal } = run;
   try {
-    // Plain SGD has no per-weight state; its step counter is restored for completeness.
-    const iterations = resume.epochs.length * steps + (resume.partial?.steps ?? 0);
-    if (iterations > 0) {
+    if (owned && iterations > 0) {
+      // Plain SGD has no per-weight state; its step counter is restored for completeness.
       const iter = tf.scalar(iterations, 'int32');
       await optimizer.setWeights([{ name: 'iter', tensor: iter }]);
       iter.dispose();
     }
+    optimizer.setLearningRate(learningRateAt(config, iterations, steps)); // the config's, whoever made it
     for (let epoch = resume.epochs.length + 1; epoch <= config.numEpochs; epoch++) {
       const done = resume.partial?.epoch === epoch ? resume.partial : undefined;
       if (signal?.aborted) {
@@ -364,6 +407,9 @@ export async function train(
           continue;
         }
         const n = xs.shape[0];
+        if (config.lrSchedule !== 'constant') {
+          optimizer.setLearningRate(learningRateAt(config, (epoch - 1) * steps + batch, steps));
+        }
         let result: StepResult;
         try {
           result = sgdStep(model, optimizer, xs, ys, microBatchSize, { seed: config.seed, epoch, step: batch });
@@ -405,7 +451,7 @@ export async function train(
       await callbacks.onEpochEnd?.(result, history);
     }
   } finally {
-    optimizer.dispose();
+    if (owned) disposeOptimizer(optimizer);
   }
   return history;
 }

@@ -18,7 +18,7 @@ import {
 } from '../lib/checkpoint';
 import { FashionMnistSplit } from '../lib/data/fashionMnist';
 import { nin, resolveNinConfig } from '../lib/model';
-import { EpochResult, resolveTrainConfig, train, TrainConfig } from '../lib/train';
+import { disposeOptimizer, EpochResult, learningRateAt, makeOptimizer, resolveTrainConfig, train, TrainConfig } from '../lib/train';
 import { ConfigError } from '../lib/validate';
 
 before(async () => {
@@ -104,7 +104,8 @@ describe('saveCheckpoint → files in layers format', () => {
     assert.deepEqual(state.history, [result(1)]);
     assert.deepEqual(state.train, JSON.parse(JSON.stringify(trainConfig)));
     assert.deepEqual(state.model, JSON.parse(JSON.stringify(modelConfig)));
-    assert.deepEqual(state.optimizer, { name: 'sgd', lr: 0.1, iterations: 4, slots: [] });
+    assert.deepEqual(state.optimizer, { name: 'sgd', lr: 0.1, momentum: 0, iterations: 4, slots: [] });
+    assert.ok(!fs.existsSync(path.join(saved.path, 'optimizer.bin')), 'plain SGD has no slots to save');
     assert.equal(state.random.seed, 7);
   });
 
@@ -202,7 +203,7 @@ describe('atomicity and damaged checkpoints', () => {
     await rejectsConfigError(() => loadCheckpoint(dir), /hold 1000 bytes but .*model\.json describes \d+/, /truncated/);
     await rejectsConfigError(() => loadModelFromDir(folder), /truncated/);
     fs.writeFileSync(weights, full);
-    fs.writeFileSync(path.join(folder, 'state.json'), '{"format": "nin-tfjs-checkpoint", "version": 1, "train": {"lr": -1}}');
+    fs.writeFileSync(path.join(folder, 'state.json'), '{"format": "nin-tfjs-checkpoint", "version": 2, "train": {"lr": -1}}');
     await rejectsConfigError(() => loadCheckpoint(dir), /state\.json: lr must be a positive finite number/, /damaged/);
     fs.rmSync(folder, { recursive: true });
     await rejectsConfigError(() => loadCheckpoint(dir), /names epoch-0001, which is missing/);
@@ -233,6 +234,8 @@ describe('resuming', () => {
     assert.throws(() => resumeConfigs(state, { batchSize: 16 }, 'D'), /batchSize 16 differs from the checkpoint's 8/);
     assert.throws(() => resumeConfigs(state, { seed: 1 }, 'D'), /seed 1 differs from the checkpoint's 7/);
     assert.throws(() => resumeConfigs(state, { oneByOneCount: 1 }, 'D'), /oneByOneCount 1 differs from the checkpoint's 2/);
+    assert.throws(() => resumeConfigs(state, { momentum: 0.9 }, 'D'), /momentum 0\.9 differs from the checkpoint's 0/);
+    assert.throws(() => resumeConfigs(state, { lrSchedule: 'cosine' }, 'D'), /lrSchedule cosine differs from the checkpoint's constant/);
     const done = { ...contents(2), epochsCompleted: 2, steps: 0 } as CheckpointState;
     assert.throws(() => resumeConfigs(done, {}, 'D', flags), /already completed 2 epochs; pass --epochs N with N > 2/);
   });
@@ -266,6 +269,91 @@ describe('resuming', () => {
       wholeWeights.forEach((w, i) => assert.deepEqual(weights[i], w, `weight ${i}`));
     } finally {
       model.dispose();
+    }
+  });
+});
+
+describe('momentum and a cosine schedule', () => {
+  const heavy = resolveTrainConfig({ ...trainConfig, lr: 0.05, momentum: 0.9, lrSchedule: 'cosine' });
+  const heavyContents = (): CheckpointContents => ({ ...contents(0), train: heavy });
+
+  test('stop mid-epoch, save (velocity in optimizer.bin), load, resume: bitwise the run that never stopped', async () => {
+    const reference = nin(modelConfig);
+    const whole = await train(reference, data, heavy);
+    const wholeWeights = weightsOf(reference);
+    reference.dispose();
+
+    const dir = freshDir();
+    const first = nin(modelConfig);
+    const optimizer = makeOptimizer(heavy);
+    const controller = new AbortController();
+    const stopped = await train(first, data, heavy, {
+      onBatchEnd: ({ epoch, batch }) => { if (epoch === 1 && batch === 2) controller.abort(); },
+    }, { optimizer, signal: controller.signal });
+    const saved = await saveCheckpoint(dir, first, { ...heavyContents(), partial: stopped.interrupted }, optimizer);
+    const weightCount = first.trainableWeights.length;
+    first.dispose();
+    disposeOptimizer(optimizer);
+    const { optimizer: record } = saved.state;
+    assert.equal(record.name, 'momentum');
+    assert.equal(record.iterations, 3);
+    assert.equal(record.lr, learningRateAt(heavy, 3, 4), 'the rate of the next step');
+    assert.equal(record.slots.length, weightCount, 'one velocity per trainable weight');
+    const floats = record.slots.reduce((n, s) => n + s.shape.reduce((a, b) => a * b, 1), 0);
+    assert.equal(fs.statSync(path.join(saved.path, 'optimizer.bin')).size, floats * 4);
+
+    const before = tf.memory().numTensors;
+    const loaded = await loadCheckpoint(dir);
+    try {
+      const resumed = await train(loaded.model, data, loaded.state.train, {},
+        { resume: { epochs: loaded.state.history, partial: loaded.state.partial }, optimizer: loaded.optimizer });
+      assert.deepEqual(resumed.epochs.map(untimed), whole.epochs.map(untimed), 'losses and accuracies bit for bit');
+      const weights = weightsOf(loaded.model);
+      wholeWeights.forEach((w, i) => assert.deepEqual(weights[i], w, `weight ${i}`));
+    } finally {
+      loaded.model.dispose();
+      disposeOptimizer(loaded.optimizer);
+    }
+    assert.equal(tf.memory().numTensors, before, 'model and restored optimizer freed');
+  });
+
+  test('without its velocity the same resume is a different run (so the test above can fail)', async () => {
+    const reference = nin(modelConfig);
+    const whole = await train(reference, data, heavy);
+    reference.dispose();
+    const first = nin(modelConfig);
+    const optimizer = makeOptimizer(heavy);
+    const controller = new AbortController();
+    const stopped = await train(first, data, heavy, {
+      onBatchEnd: ({ epoch, batch }) => { if (epoch === 1 && batch === 2) controller.abort(); },
+    }, { optimizer, signal: controller.signal });
+    disposeOptimizer(optimizer);
+    const fresh = makeOptimizer(heavy); // zero velocity
+    try {
+      const resumed = await train(first, data, heavy, {}, { resume: { epochs: [], partial: stopped.interrupted }, optimizer: fresh });
+      assert.notEqual(resumed.epochs[1].trainLoss, whole.epochs[1].trainLoss);
+    } finally {
+      first.dispose();
+      disposeOptimizer(fresh);
+    }
+  });
+
+  test('saving a momentum run without its optimizer is refused; a truncated optimizer.bin is a one-line error', async () => {
+    const model = nin(modelConfig);
+    const optimizer = makeOptimizer(heavy);
+    try {
+      await assert.rejects(saveCheckpoint(freshDir(), model, { ...contents(1), train: heavy }), /must pass its optimizer/);
+      await train(model, data, { ...heavy, numEpochs: 1 }, {}, { optimizer });
+      const dir = freshDir();
+      const saved = await saveCheckpoint(dir, model, { ...contents(1), train: heavy }, optimizer);
+      const file = path.join(saved.path, 'optimizer.bin');
+      fs.writeFileSync(file, fs.readFileSync(file).subarray(0, 100));
+      await rejectsConfigError(() => loadCheckpoint(dir), /optimizer\.bin holds 100 bytes but state\.json describes \d+/, /delete .* to start afresh/);
+      fs.rmSync(file);
+      await rejectsConfigError(() => loadCheckpoint(dir), /optimizer\.bin cannot be read \(ENOENT\)/);
+    } finally {
+      model.dispose();
+      disposeOptimizer(optimizer);
     }
   });
 });

@@ -142,6 +142,8 @@ const badTrainOptions: { args: string[]; names: RegExp[] }[] = [
   { args: ['--epochs', '0'], names: [/epochs/i, /\b0\b/] },
   { args: ['--epochs', '1.5'], names: [/1\.5/, /--epochs/] },
   { args: ['--resize', '50'], names: [/50/, /67/] },
+  { args: ['--momentum', '1'], names: [/--momentum must be a number in \[0, 1\), got 1/] },
+  { args: ['--lr-schedule', 'linear'], names: [/--lr-schedule must be one of constant, cosine, got "linear"/] },
   { args: ['--backend', 'nope'], names: [/nope/, /wasm/] },
   { args: ['--bogus'], names: [/--bogus/] },
   { args: ['--resume'], names: [/--resume needs --checkpoint-dir/] },
@@ -406,6 +408,29 @@ test('SIGKILL mid-epoch 2, then --resume: the last complete checkpoint survived,
   assert.deepEqual(r.checkpoint?.resumedFrom, { epochsCompleted: 1, steps: 0 });
   assert.deepEqual(metrics(r), metrics(ref.result));
   assert.ok(weightsOf(dir).equals(weightsOf(ref.dir)), 'the final weights, byte for byte');
+});
+
+test('momentum + cosine schedule: SIGKILL mid-epoch 2, --resume: the velocity was saved, and the run ends bit for bit the same', async () => {
+  const heavy = ['--data-dir', killFixture, '--resize', '67', '--batch-size', '16', '--epochs', '2', '--backend', 'wasm',
+    '--seed', '1', '--json', '--lr', '0.02', '--momentum', '0.9', '--lr-schedule', 'cosine'];
+  const refDir = checkpointDir();
+  const whole = await nin('train', ...heavy, '--checkpoint-dir', refDir);
+  assert.equal(whole.code, 0, whole.err);
+  const dir = checkpointDir();
+  const killed = await runAndSignal(['train', ...heavy, '--checkpoint-dir', dir], /epoch 2: step 3\//, 'SIGKILL');
+  assert.equal(killed.signal, 'SIGKILL', `the run was killed, not finished: ${killed.err}`);
+  const saved = path.join(dir, latestOf(dir).checkpoint);
+  assert.ok(fs.statSync(path.join(saved, 'optimizer.bin')).size > 0, 'the velocity is in the checkpoint');
+  // The checkpoint supplies momentum and schedule; naming another is refused.
+  const other = await nin('train', '--resume', '--checkpoint-dir', dir, '--momentum', '0.5', '--data-dir', killFixture);
+  assert.equal(other.code, 1);
+  assert.match(oneLine(other.err), /--momentum 0\.5 differs from the checkpoint's 0\.9/);
+  const resumed = await nin('train', '--resume', '--checkpoint-dir', dir, '--data-dir', killFixture, '--backend', 'wasm', '--json');
+  assert.equal(resumed.code, 0, resumed.err);
+  const r = oneJsonObject(resumed.out) as unknown as TrainJson;
+  assert.deepEqual(r.checkpoint?.resumedFrom, { epochsCompleted: 1, steps: 0 });
+  assert.deepEqual(metrics(r), metrics(oneJsonObject(whole.out) as unknown as TrainJson));
+  assert.ok(weightsOf(dir).equals(weightsOf(refDir)), 'the final weights, byte for byte');
 });
 
 test('Ctrl-C mid-epoch 2: exit 130, a checkpoint at that step, one line saying how to resume; resuming ends bit for bit the same', async () => {

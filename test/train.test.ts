@@ -14,6 +14,9 @@ import {
   DivergedError,
   autoMicroBatchSize,
   makeOptimizer,
+  disposeOptimizer,
+  learningRateAt,
+  LrSchedule,
   sgdStep,
   EpochResult,
   TRAIN_DEFAULTS,
@@ -62,10 +65,10 @@ function assertConfigError(fn: () => unknown, pattern: RegExp): void {
 
 test("resolveTrainConfig: the chapter's defaults", () => {
   assert.deepEqual(resolveTrainConfig(),
-    { numEpochs: 5, lr: 0.1, momentum: 0, batchSize: 128, resize: 224, seed: 0, microBatchSize: undefined });
+    { numEpochs: 5, lr: 0.1, lrSchedule: 'constant', momentum: 0, batchSize: 128, resize: 224, seed: 0, microBatchSize: undefined });
   assert.deepEqual(TRAIN_DEFAULTS, resolveTrainConfig());
   assert.deepEqual(resolveTrainConfig({ lr: 0.05, resize: 67, numEpochs: undefined }),
-    { numEpochs: 5, lr: 0.05, momentum: 0, batchSize: 128, resize: 67, seed: 0, microBatchSize: undefined },
+    { numEpochs: 5, lr: 0.05, lrSchedule: 'constant', momentum: 0, batchSize: 128, resize: 67, seed: 0, microBatchSize: undefined },
     'undefined keeps the default');
 });
 
@@ -453,7 +456,19 @@ describe('SGD with momentum', () => {
     }
   });
 
-  test('a momentum run trains differently from plain SGD, and cannot be resumed', async () => {
+  test('disposeOptimizer frees all of a used momentum optimizer (tfjs\'s own dispose leaves its lr scalar)', () => {
+    const before = tf.memory().numTensors;
+    const init = tf.ones([3]);
+    const v = tf.variable(init);
+    const optimizer = makeOptimizer({ lr: 0.1, momentum: 0.9 });
+    const g = tf.ones([3]);
+    optimizer.applyGradients({ [v.name]: g });
+    disposeOptimizer(optimizer);
+    tf.dispose([v, g, init]);
+    assert.equal(tf.memory().numTensors, before);
+  });
+
+  test('a momentum run trains differently from plain SGD; resuming one needs its restored optimizer', async () => {
     await selectBackend('wasm');
     const runWith = async (momentum: number) => {
       const model = nin({ inputSize: 67, oneByOneCount: 0, dropout: 0, seed: 1 });
@@ -471,9 +486,50 @@ describe('SGD with momentum', () => {
     try {
       await assert.rejects(
         train(model, data, { numEpochs: 2, batchSize: 16, momentum: 0.9, resize: 67 }, {}, { resume: { epochs: [heavy.epochs[0]] } }),
-        (e: unknown) => e instanceof ConfigError && /a run with momentum cannot be resumed yet/.test(e.message));
+        (e: unknown) => e instanceof ConfigError && /a run with momentum continues only with its saved velocity/.test(e.message));
     } finally {
       model.dispose();
+    }
+  });
+});
+
+describe('learning-rate schedule', () => {
+  test('lrSchedule must be constant or cosine', () => {
+    assertConfigError(() => resolveTrainConfig({ lrSchedule: 'linear' as LrSchedule }),
+      /lrSchedule must be one of constant, cosine, got "linear"/);
+  });
+
+  test('learningRateAt: constant stays; cosine starts at lr, is lr/2 halfway, falls every step, ends above 0', () => {
+    const constant = resolveTrainConfig({ lr: 0.1, numEpochs: 2 });
+    assert.deepEqual([0, 7, 19].map((s) => learningRateAt(constant, s, 10)), [0.1, 0.1, 0.1]);
+    const cosine = resolveTrainConfig({ lr: 0.1, numEpochs: 2, lrSchedule: 'cosine' });
+    const rates = Array.from({ length: 20 }, (_, s) => learningRateAt(cosine, s, 10));
+    assert.equal(rates[0], 0.1);
+    assert.ok(Math.abs(rates[10] - 0.05) < 1e-12, `halfway: ${rates[10]}`);
+    rates.slice(1).forEach((r, i) => assert.ok(r < rates[i], `step ${i + 1} below step ${i}`));
+    assert.ok(rates[19] > 0 && rates[19] < 0.001, `last step: ${rates[19]}`);
+  });
+
+  test('train sets the scheduled rate before every step, on an optimizer the caller owns and keeps', async () => {
+    await selectBackend('wasm');
+    const config = resolveTrainConfig({ numEpochs: 2, batchSize: 16, lr: 0.05, lrSchedule: 'cosine', momentum: 0.9, resize: 67, seed: 1 });
+    const optimizer = makeOptimizer(config);
+    const seen: number[] = [];
+    const set = optimizer.setLearningRate.bind(optimizer);
+    optimizer.setLearningRate = (lr: number) => { seen.push(lr); set(lr); };
+    const model = nin({ inputSize: 67, oneByOneCount: 0, dropout: 0, seed: 1 });
+    try {
+      await train(model, data, config, {}, { optimizer });
+      const steps = Math.ceil(data.train.count / 16);
+      const want = Array.from({ length: 2 * steps }, (_, s) => learningRateAt(config, s, steps));
+      assert.deepEqual(seen, [want[0], ...want], 'once at the start, then before each step');
+      const [iter, ...velocity] = await optimizer.getWeights();
+      assert.equal(iter.tensor.dataSync()[0], 2 * steps, 'the optimizer is alive after train, with its state');
+      assert.equal(velocity.length, model.trainableWeights.length);
+      iter.tensor.dispose();
+    } finally {
+      model.dispose();
+      disposeOptimizer(optimizer);
     }
   });
 });
