@@ -98,16 +98,29 @@ export interface ResourceUse {
   params: number;
   /** Forward-pass FLOPs per image. */
   flopsPerImage: number;
-  /** Peak bytes of live tensors during one training step (tfjs's own count, all backends). */
+  /**
+   * Tensor bytes one training step needs at its peak: the weights, the batch, and what the
+   * step holds at its fullest (activations kept for the backward pass, gradients).
+   */
   trainPeakBytes: number;
-  /** Peak bytes of live tensors while predicting one batch. */
+  /** The same for predicting one batch: weights, batch, and the forward pass's peak. */
   predictPeakBytes: number;
+}
+
+/** Bytes of live tensors above the level before `work`, at the fullest point of `work`. */
+async function peakAbove(work: () => void): Promise<number> {
+  const before = tf.memory().numBytes;
+  // tf.profile returns the engine's one profile object, which the next call overwrites:
+  // read the figure at once.
+  const { peakBytes } = await tf.profile(work);
+  return Math.max(0, peakBytes - before);
 }
 
 /**
  * Parameters, FLOPs and the tensor memory of one training step and one prediction of
- * `batchSize` random images, measured with `tf.profile` on the active backend. The model's
- * weights change (one SGD step at a tiny learning rate): pass a model built for this.
+ * `batchSize` random images, measured with `tf.profile` (tfjs's own byte count of live
+ * tensors, the same on every backend). Tensors that other code holds are not counted. The
+ * model's weights change (one SGD step at a tiny learning rate): pass a model built for this.
  */
 export async function resourceUse(model: tfl.LayersModel, batchSize: number): Promise<ResourceUse> {
   const [, h, w, c] = model.inputs[0].shape as number[];
@@ -116,13 +129,14 @@ export async function resourceUse(model: tfl.LayersModel, batchSize: number): Pr
   const optimizer = tf.train.sgd(1e-9);
   try {
     const micro = autoMicroBatchSize(model, batchSize);
-    const trainInfo = await tf.profile(() => { sgdStep(model, optimizer, x as tf.Tensor4D, y as tf.Tensor1D, micro); });
-    const predictInfo = await tf.profile(() => { tf.tidy(() => { (model.predict(x, { batchSize }) as tf.Tensor).dataSync(); }); });
+    const held = model.weights.reduce((sum, v) => sum + v.read().size * 4, 0) + (x.size + y.size) * 4;
+    const train = await peakAbove(() => { sgdStep(model, optimizer, x as tf.Tensor4D, y as tf.Tensor1D, micro); });
+    const predict = await peakAbove(() => { tf.tidy(() => { (model.predict(x, { batchSize }) as tf.Tensor).dataSync(); }); });
     return {
       params: countParams(model),
       flopsPerImage: countFlops(model),
-      trainPeakBytes: trainInfo.peakBytes,
-      predictPeakBytes: predictInfo.peakBytes,
+      trainPeakBytes: held + train,
+      predictPeakBytes: held + predict,
     };
   } finally {
     tf.dispose([x, y]);
