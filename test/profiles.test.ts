@@ -37,4 +37,6 @@ test('every profile and exercise budget is a valid training config', () => {
 test('describeProfile says epochs, size, batch, lr and data', () => {
   assert.equal(describeProfile(chooseProfile(wasm, { NIN_PROFILE: 'tiny' })),
     'tiny profile: 2 epochs at 67 px, batch 32, lr 0.1, 256 training / 128 test examples');
+  assert.equal(describeProfile(chooseProfile(wasm, { NIN_PROFILE: 'cpu' })),
+    'cpu profile: 6 epochs at 67 px, batch 64, lr 0.02 (cosine decay) with momentum 0.9, all examples');
 });
