@@ -60,6 +60,28 @@ async function rejectsConfigError(fn: () => Promise<unknown>, ...patterns: RegEx
 const untimed = ({ examplesPerSec: _s, seconds: _t, ...rest }: EpochResult) => rest;
 const weightsOf = (model: tfl.LayersModel) => model.getWeights().map((w) => Float32Array.from(w.dataSync() as Float32Array));
 
+/** A fresh model trained with `config` from start to end: its history and final weights. */
+async function uninterrupted(config: TrainConfig): Promise<{ epochs: EpochResult[]; weights: Float32Array[] }> {
+  const model = nin(modelConfig);
+  try {
+    const history = await train(model, data, config);
+    return { epochs: history.epochs, weights: weightsOf(model) };
+  } finally {
+    model.dispose();
+  }
+}
+
+/** A fresh model trained with `config` and stopped after step 3 of epoch 1 (of 4); the caller disposes it. */
+async function stoppedAfterThreeSteps(config: TrainConfig, optimizer?: tf.SGDOptimizer) {
+  const model = nin(modelConfig);
+  const controller = new AbortController();
+  const history = await train(model, data, config, {
+    onBatchEnd: ({ epoch, batch }) => { if (epoch === 1 && batch === 2) controller.abort(); },
+  }, { optimizer, signal: controller.signal });
+  assert.equal(history.interrupted?.steps, 3);
+  return { model, stop: history.interrupted! };
+}
+
 describe('saveCheckpoint → files in layers format', () => {
   let model: tfl.Sequential;
   let dir: string;
@@ -241,21 +263,12 @@ describe('resuming', () => {
   });
 
   test('train, stop mid-epoch, save, load, resume: bitwise the run that never stopped', async () => {
-    // Uninterrupted reference.
-    const reference = nin(modelConfig);
-    const whole = await train(reference, data, trainConfig);
-    const wholeWeights = weightsOf(reference);
-    reference.dispose();
+    const whole = await uninterrupted(trainConfig);
 
     // Stopped after step 3 of epoch 1 (of 4), saved, the process "ends".
     const dir = freshDir();
-    const first = nin(modelConfig);
-    const controller = new AbortController();
-    const stopped = await train(first, data, trainConfig, {
-      onBatchEnd: ({ batch }) => { if (batch === 2) controller.abort(); },
-    }, { signal: controller.signal });
-    assert.equal(stopped.interrupted?.steps, 3);
-    const saved = await saveCheckpoint(dir, first, { ...contents(0), partial: stopped.interrupted });
+    const { model: first, stop } = await stoppedAfterThreeSteps(trainConfig);
+    const saved = await saveCheckpoint(dir, first, { ...contents(0), partial: stop });
     first.dispose();
     assert.equal(saved.name, checkpointName(0, 3));
     assert.equal(readCheckpointState(dir).state.optimizer.iterations, 3);
@@ -266,7 +279,7 @@ describe('resuming', () => {
       const resumed = await train(model, data, state.train, {}, { resume: { epochs: state.history, partial: state.partial } });
       assert.deepEqual(resumed.epochs.map(untimed), whole.epochs.map(untimed), 'losses and accuracies bit for bit');
       const weights = weightsOf(model);
-      wholeWeights.forEach((w, i) => assert.deepEqual(weights[i], w, `weight ${i}`));
+      whole.weights.forEach((w, i) => assert.deepEqual(weights[i], w, `weight ${i}`));
     } finally {
       model.dispose();
     }
@@ -278,19 +291,11 @@ describe('momentum and a cosine schedule', () => {
   const heavyContents = (): CheckpointContents => ({ ...contents(0), train: heavy });
 
   test('stop mid-epoch, save (velocity in optimizer.bin), load, resume: bitwise the run that never stopped', async () => {
-    const reference = nin(modelConfig);
-    const whole = await train(reference, data, heavy);
-    const wholeWeights = weightsOf(reference);
-    reference.dispose();
-
+    const whole = await uninterrupted(heavy);
     const dir = freshDir();
-    const first = nin(modelConfig);
     const optimizer = makeOptimizer(heavy);
-    const controller = new AbortController();
-    const stopped = await train(first, data, heavy, {
-      onBatchEnd: ({ epoch, batch }) => { if (epoch === 1 && batch === 2) controller.abort(); },
-    }, { optimizer, signal: controller.signal });
-    const saved = await saveCheckpoint(dir, first, { ...heavyContents(), partial: stopped.interrupted }, optimizer);
+    const { model: first, stop } = await stoppedAfterThreeSteps(heavy, optimizer);
+    const saved = await saveCheckpoint(dir, first, { ...heavyContents(), partial: stop }, optimizer);
     const weightCount = first.trainableWeights.length;
     first.dispose();
     disposeOptimizer(optimizer);
@@ -309,7 +314,7 @@ describe('momentum and a cosine schedule', () => {
         { resume: { epochs: loaded.state.history, partial: loaded.state.partial }, optimizer: loaded.optimizer });
       assert.deepEqual(resumed.epochs.map(untimed), whole.epochs.map(untimed), 'losses and accuracies bit for bit');
       const weights = weightsOf(loaded.model);
-      wholeWeights.forEach((w, i) => assert.deepEqual(weights[i], w, `weight ${i}`));
+      whole.weights.forEach((w, i) => assert.deepEqual(weights[i], w, `weight ${i}`));
     } finally {
       loaded.model.dispose();
       disposeOptimizer(loaded.optimizer);
@@ -318,19 +323,13 @@ describe('momentum and a cosine schedule', () => {
   });
 
   test('without its velocity the same resume is a different run (so the test above can fail)', async () => {
-    const reference = nin(modelConfig);
-    const whole = await train(reference, data, heavy);
-    reference.dispose();
-    const first = nin(modelConfig);
+    const whole = await uninterrupted(heavy);
     const optimizer = makeOptimizer(heavy);
-    const controller = new AbortController();
-    const stopped = await train(first, data, heavy, {
-      onBatchEnd: ({ epoch, batch }) => { if (epoch === 1 && batch === 2) controller.abort(); },
-    }, { optimizer, signal: controller.signal });
+    const { model: first, stop } = await stoppedAfterThreeSteps(heavy, optimizer);
     disposeOptimizer(optimizer);
     const fresh = makeOptimizer(heavy); // zero velocity
     try {
-      const resumed = await train(first, data, heavy, {}, { resume: { epochs: [], partial: stopped.interrupted }, optimizer: fresh });
+      const resumed = await train(first, data, heavy, {}, { resume: { epochs: [], partial: stop }, optimizer: fresh });
       assert.notEqual(resumed.epochs[1].trainLoss, whole.epochs[1].trainLoss);
     } finally {
       first.dispose();
