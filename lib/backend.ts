@@ -11,6 +11,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { ConfigError, oneOf } from './validate';
 import { registerWasmConvGradients } from './kernels/wasmConvGrad';
+import { registerWasmSharing } from './kernels/wasmShare';
 import { registerNativeConvolutions, unregisterNativeConvolutions } from './kernels/native';
 
 /** What a user may ask for. `tensorflow` means either native package (GPU first). */
@@ -58,7 +59,7 @@ function candidates(choice: BackendChoice): Candidate[] {
   }));
   const wasm: Candidate = {
     name: 'wasm', pkg: '@tensorflow/tfjs-backend-wasm',
-    load: () => { load('@tensorflow/tfjs-backend-wasm'); registerWasmConvGradients(); },
+    load: () => { load('@tensorflow/tfjs-backend-wasm'); registerWasmConvGradients(); registerWasmSharing(); },
   };
   const cpu: Candidate = { name: 'cpu', pkg: '@tensorflow/tfjs-backend-cpu', load: () => load('@tensorflow/tfjs-backend-cpu') };
   switch (choice) {
