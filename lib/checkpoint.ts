@@ -7,8 +7,9 @@
  *   DIR/epoch-0002/model.json  layers-model topology + weightsManifest (tf.loadLayersModel reads it)
  *   DIR/epoch-0002/weights.bin the weights, float32, in manifest order
  *   DIR/epoch-0002/state.json  epochs done, history, configs, seed, optimizer
- *   DIR/epoch-0002/optimizer.bin  the optimizer's per-weight state (momentum's velocity),
- *                              float32, in the order state.json lists it; absent for plain SGD
+ *   DIR/epoch-0002/optimizer.bin  the optimizer's per-weight state (momentum's velocity, Adam's
+ *                              two moving averages), float32, in the order state.json lists
+ *                              it; absent for plain SGD
  *
  * A run stopped mid-epoch (Ctrl-C) saves `epoch-0002-step-000013`: epoch 2 complete and 13
  * steps of epoch 3. Writing is atomic: files go into `NAME.tmp-PID/`, are fsynced, and the
@@ -23,7 +24,8 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import { numBatches } from './data/fashionMnist';
 import { NinConfig, resolveNinConfig } from './model';
 import {
-  disposeOptimizer, EpochResult, learningRateAt, LrSchedule, makeOptimizer, PartialEpoch, resolveTrainConfig, TrainConfig,
+  disposeOptimizer, EpochResult, hasOptimizerState, learningRateAt, LrSchedule, makeOptimizer, OptimizerName, optimizerKind,
+  PartialEpoch, resolveTrainConfig, TrainConfig,
 } from './train';
 import { ConfigError } from './validate';
 
@@ -45,16 +47,26 @@ export const OPTIMIZER_FILE = 'optimizer.bin';
 /**
  * The optimizer as state.json records it. Plain SGD has no per-weight (slot) variables: its
  * update depends only on the learning rate. Momentum keeps one velocity tensor per trainable
- * weight, in the model's `trainableWeights` order; their values are in optimizer.bin.
+ * weight, in the model's `trainableWeights` order; Adam keeps two (first the averages of the
+ * gradients for every weight, then those of their squares). Their values are in optimizer.bin.
  * `iterations` is the optimizer's step counter; `lr` is the rate the next step will use.
  */
 export interface OptimizerState {
-  name: 'sgd' | 'momentum';
+  name: 'sgd' | 'momentum' | 'adam';
   lr: number;
   momentum: number;
   iterations: number;
   slots: { name: string; shape: number[] }[];
+  /**
+   * Adam only: β1^(t+1) and β2^(t+1) exactly as the optimizer held them (products of float32
+   * multiplications; recomputing them with `pow`, as tfjs's `setWeights` does, rounds
+   * differently and a resumed run would drift from the uninterrupted one in the last bits).
+   */
+  betaPowers?: [number, number];
 }
+
+/** Adam's running powers of β1 and β2 (tfjs keeps them as scalar variables). */
+interface AdamInternals { accBeta1: tf.Variable; accBeta2: tf.Variable }
 
 /** What the caller knows about a run; {@link saveCheckpoint} adds the rest of {@link CheckpointState}. */
 export interface CheckpointContents {
@@ -181,10 +193,12 @@ export async function saveLayersModel(model: tfl.LayersModel, folder: string): P
 }
 
 /**
- * The slot variables of `optimizer` (momentum's velocity; none for plain SGD) as names,
- * shapes and one float32 buffer in order.
+ * The slot variables of `optimizer` (momentum's velocity, Adam's averages; none for plain SGD)
+ * as names, shapes and one float32 buffer in order, and Adam's powers of β.
  */
-async function optimizerSlots(optimizer: tf.Optimizer): Promise<{ slots: OptimizerState['slots']; bytes: Uint8Array }> {
+async function optimizerSlots(optimizer: tf.Optimizer): Promise<{
+  slots: OptimizerState['slots']; bytes: Uint8Array; betaPowers?: [number, number];
+}> {
   const [iter, ...slots] = await optimizer.getWeights();
   iter.tensor.dispose(); // a fresh scalar; the slots are the optimizer's own variables
   const values = await Promise.all(slots.map((s) => s.tensor.data<'float32'>()));
@@ -194,9 +208,11 @@ async function optimizerSlots(optimizer: tf.Optimizer): Promise<{ slots: Optimiz
     all.set(v, at);
     at += v.length;
   }
+  const adam = optimizer.getClassName() === 'Adam' ? optimizer as unknown as AdamInternals : undefined;
   return {
     slots: slots.map((s) => ({ name: s.name, shape: [...s.tensor.shape] })),
     bytes: new Uint8Array(all.buffer),
+    betaPowers: adam && [(await adam.accBeta1.data())[0], (await adam.accBeta2.data())[0]],
   };
 }
 
@@ -205,16 +221,17 @@ async function optimizerSlots(optimizer: tf.Optimizer): Promise<{ slots: Optimiz
  * points latest.json at it; see the module comment for the layout and why a kill cannot
  * corrupt it. Saving the position latest.json already names is a no-op. Older checkpoints
  * are removed. The optimizer may be left out for plain SGD (it has no state to save), not
- * with momentum: a run resumed without its velocity would not be the same run.
+ * with momentum or Adam: a run resumed without their state would not be the same run.
  */
 export async function saveCheckpoint(
   dir: string, model: tfl.LayersModel, contents: CheckpointContents, optimizer?: tf.Optimizer,
 ): Promise<CheckpointLocation & { state: CheckpointState }> {
-  if (optimizer === undefined && contents.train.momentum > 0) {
-    throw new Error('saveCheckpoint: a run with momentum must pass its optimizer, whose velocity the checkpoint keeps');
+  if (optimizer === undefined && hasOptimizerState(contents.train)) {
+    throw new Error(`saveCheckpoint: a run with ${optimizerKind(contents.train)} must pass its optimizer, whose state ` +
+      'the checkpoint keeps');
   }
   const slots = optimizer === undefined ? { slots: [], bytes: new Uint8Array(0) } : await optimizerSlots(optimizer);
-  const state = checkpointState(contents, slots.slots);
+  const state = checkpointState(contents, slots.slots, slots.betaPowers);
   const name = checkpointName(state.epochsCompleted, state.steps);
   const target = path.join(dir, name);
   fs.mkdirSync(dir, { recursive: true });
@@ -244,7 +261,9 @@ export async function saveCheckpoint(
   return { dir, name, path: target, state };
 }
 
-function checkpointState(c: CheckpointContents, slots: OptimizerState['slots']): CheckpointState {
+function checkpointState(
+  c: CheckpointContents, slots: OptimizerState['slots'], betaPowers?: [number, number],
+): CheckpointState {
   const steps = c.partial?.steps ?? 0;
   const perEpoch = numBatches(c.data.trainCount, c.train.batchSize);
   const iterations = c.history.length * perEpoch + steps;
@@ -257,8 +276,8 @@ function checkpointState(c: CheckpointContents, slots: OptimizerState['slots']):
     ...c,
     partial: steps > 0 ? c.partial : undefined,
     optimizer: {
-      name: c.train.momentum > 0 ? 'momentum' : 'sgd', lr: learningRateAt(c.train, iterations, perEpoch),
-      momentum: c.train.momentum, iterations, slots,
+      name: optimizerKind(c.train), lr: learningRateAt(c.train, iterations, perEpoch),
+      momentum: c.train.momentum, iterations, slots, betaPowers,
     },
     random: { seed: c.train.seed, derivation: 'order of epoch e: deriveSeed(seed, e); dropout of step s, piece p: deriveSeed(seed, e, s, p)' },
   };
@@ -364,11 +383,14 @@ function readState(file: string, dir: string): CheckpointState {
     throw new ConfigError(`${file} has an inconsistent history, position or data sizes; ${fix}`);
   }
   const opt = value.optimizer;
-  const momentum = (value.train as { momentum?: unknown }).momentum ?? 0;
-  if (!isObject(opt) || opt.name !== (momentum as number > 0 ? 'momentum' : 'sgd') || !Array.isArray(opt.slots) ||
+  const kind = optimizerKind(resolveTrainConfig(value.train as Partial<TrainConfig>));
+  const betas = isObject(opt) ? opt.betaPowers : undefined;
+  if (!isObject(opt) || opt.name !== kind || !Array.isArray(opt.slots) ||
       !opt.slots.every((s) => isObject(s) && typeof s.name === 'string' && Array.isArray(s.shape) &&
-        s.shape.every((d) => Number.isInteger(d) && d >= 0))) {
-    throw new ConfigError(`${file} has no valid optimizer record (its name must match the training config's momentum); ${fix}`);
+        s.shape.every((d) => Number.isInteger(d) && d >= 0)) ||
+      (kind === 'adam' && !(Array.isArray(betas) && betas.length === 2 && betas.every((b) => typeof b === 'number' && b > 0 && b < 1)))) {
+    throw new ConfigError(`${file} has no valid optimizer record (its name must match the training config's optimizer ` +
+      `and momentum${kind === 'adam' ? ', and Adam needs its betaPowers' : ''}); ${fix}`);
   }
   return value as unknown as CheckpointState;
 }
@@ -430,17 +452,18 @@ export async function loadLayersModelFromFolder(folder: string, fix: string): Pr
 
 /**
  * The optimizer of `train` (see {@link makeOptimizer}) with the state a checkpoint saved:
- * its step counter and, for momentum, its velocity, checked against `model`'s trainable
- * weights (one slot per weight, same shapes, same order).
+ * its step counter and, for momentum and Adam, their slots, checked against `model`'s
+ * trainable weights (one slot per weight for momentum, two for Adam; same shapes, same order).
+ * (A checkpoint saved before the first step has no slots yet: tfjs creates them then.)
  */
 async function restoreOptimizer(
   folder: string, state: CheckpointState, train: TrainConfig, model: tfl.LayersModel, fix: string,
-): Promise<tf.SGDOptimizer> {
-  const { slots, iterations } = state.optimizer;
-  const weights = model.trainableWeights;
+): Promise<tf.Optimizer> {
+  const { slots, iterations, betaPowers } = state.optimizer;
+  const weights = model.trainableWeights.map((w) => w.shape.join('x'));
+  const expected = state.optimizer.name === 'adam' ? [...weights, ...weights] : weights;
   const file = path.join(folder, OPTIMIZER_FILE);
-  if (slots.length > 0 && (slots.length !== weights.length ||
-      slots.some((s, i) => s.shape.join('x') !== weights[i].shape.join('x')))) {
+  if (slots.length > 0 && (slots.length !== expected.length || slots.some((s, i) => s.shape.join('x') !== expected[i]))) {
     throw new ConfigError(`${path.join(folder, STATE_FILE)} lists ${slots.length} optimizer slots that do not match the ` +
       `model's ${weights.length} trainable weights; ${fix}`);
   }
@@ -467,7 +490,14 @@ async function restoreOptimizer(
     at += size;
   }
   try {
-    await optimizer.setWeights(named); // momentum's slots become variables sharing these tensors' data
+    await optimizer.setWeights(named); // the slots become variables sharing these tensors' data
+    if (betaPowers !== undefined) {
+      const adam = optimizer as unknown as AdamInternals;
+      tf.tidy(() => {
+        adam.accBeta1.assign(tf.scalar(betaPowers[0]));
+        adam.accBeta2.assign(tf.scalar(betaPowers[1]));
+      });
+    }
   } catch (err) {
     disposeOptimizer(optimizer);
     throw err;
@@ -480,16 +510,16 @@ async function restoreOptimizer(
 /**
  * Loads the last complete checkpoint of `dir` for resuming: its model (weights as saved),
  * state, and optimizer (built for `train`, by default the checkpoint's own training config,
- * with the saved step counter and velocity). The caller disposes the model and the optimizer
+ * with the saved step counter and slots). The caller disposes the model and the optimizer
  * ({@link disposeOptimizer}). Leftovers of killed writes and older checkpoints are removed.
  */
 export async function loadCheckpoint(dir: string, train?: TrainConfig): Promise<CheckpointLocation & {
-  model: tfl.LayersModel; optimizer: tf.SGDOptimizer; state: CheckpointState;
+  model: tfl.LayersModel; optimizer: tf.Optimizer; state: CheckpointState;
 }> {
   const { state, ...location } = readCheckpointState(dir);
   const fix = `the checkpoint is damaged: delete ${dir} to start afresh`;
   const model = await loadLayersModelFromFolder(location.path, fix);
-  let optimizer: tf.SGDOptimizer;
+  let optimizer: tf.Optimizer;
   try {
     optimizer = await restoreOptimizer(location.path, state, train ?? resolveTrainConfig(state.train), model, fix);
   } catch (err) {
@@ -540,6 +570,7 @@ export interface ResumeOptions {
   resize?: number;
   seed?: number;
   oneByOneCount?: number;
+  optimizer?: OptimizerName;
   momentum?: number;
   lrSchedule?: LrSchedule;
 }
@@ -558,7 +589,8 @@ export function resumeConfigs(
   const saved = resolveTrainConfig(state.train);
   const fixed: [keyof ResumeOptions, number | string | undefined][] = [
     ['resize', saved.resize], ['batchSize', saved.batchSize], ['seed', saved.seed],
-    ['oneByOneCount', state.model.oneByOneCount], ['momentum', saved.momentum], ['lrSchedule', saved.lrSchedule],
+    ['oneByOneCount', state.model.oneByOneCount], ['optimizer', saved.optimizer], ['momentum', saved.momentum],
+    ['lrSchedule', saved.lrSchedule],
   ];
   for (const [name, saved] of fixed) {
     if (given[name] !== undefined && given[name] !== saved) {

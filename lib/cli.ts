@@ -16,7 +16,7 @@ import { FashionMnist, loadFashionMnist, numBatches } from './data/fashionMnist'
 import { countParams, formatLayerSummary, layerSummary, nin, NIN_DEFAULTS, NinConfig } from './model';
 import { BENCH_DEFAULTS, benchmark, resolveBenchConfig } from './bench';
 import {
-  disposeOptimizer, DivergedError, EpochResult, LrSchedule, makeOptimizer, PartialEpoch, TRAIN_DEFAULTS, train, TrainHistory,
+  disposeOptimizer, DivergedError, EpochResult, LrSchedule, makeOptimizer, OptimizerName, PartialEpoch, TRAIN_DEFAULTS, train, TrainHistory,
   TrainProgress,
 } from './train';
 import {
@@ -104,7 +104,7 @@ async function data(opts: { dataDir?: string; json?: boolean }, io: Io) {
 }
 
 interface TrainOpts {
-  epochs?: number; lr?: number; lrSchedule?: string; momentum?: number; batchSize?: number; resize?: number; seed?: number;
+  epochs?: number; optimizer?: string; lr?: number; lrSchedule?: string; momentum?: number; batchSize?: number; resize?: number; seed?: number;
   trainLimit?: number; testLimit?: number; backend?: string; dataDir?: string; oneByOne: number; json?: boolean;
   checkpointDir?: string; resume?: boolean;
 }
@@ -163,8 +163,9 @@ async function trainCommand(opts: TrainOpts, io: Io, oneByOneGiven: boolean) {
     const given = {
       numEpochs: opts.epochs, lr: opts.lr, batchSize: opts.batchSize, resize: opts.resize, seed: opts.seed,
       oneByOneCount: oneByOneGiven ? opts.oneByOne : undefined, momentum: opts.momentum,
-      lrSchedule: opts.lrSchedule as LrSchedule | undefined,
+      lrSchedule: opts.lrSchedule as LrSchedule | undefined, optimizer: opts.optimizer as OptimizerName | undefined,
     };
+    if (given.optimizer !== undefined) resolveTrainConfig({ optimizer: given.optimizer });
     if (given.lr !== undefined) resolveTrainConfig({ lr: given.lr });
     if (given.numEpochs !== undefined) resolveTrainConfig({ numEpochs: given.numEpochs });
     if (given.momentum !== undefined) resolveTrainConfig({ momentum: given.momentum });
@@ -174,7 +175,8 @@ async function trainCommand(opts: TrainOpts, io: Io, oneByOneGiven: boolean) {
     modelConfig = resumed.model;
   } else {
     config = resolveTrainConfig({
-      numEpochs: opts.epochs, lr: opts.lr, lrSchedule: opts.lrSchedule as LrSchedule | undefined, momentum: opts.momentum,
+      numEpochs: opts.epochs, optimizer: opts.optimizer as OptimizerName | undefined, lr: opts.lr,
+      lrSchedule: opts.lrSchedule as LrSchedule | undefined, momentum: opts.momentum,
       batchSize: opts.batchSize, resize: opts.resize, seed: opts.seed,
     });
     modelConfig = resolveNinConfig({ inputSize: config.resize, oneByOneCount: opts.oneByOne, seed: opts.seed });
@@ -194,7 +196,7 @@ async function trainCommand(opts: TrainOpts, io: Io, oneByOneGiven: boolean) {
   }
 
   let model: tfl.LayersModel;
-  let optimizer: tf.SGDOptimizer;
+  let optimizer: tf.Optimizer;
   let progress: TrainProgress | undefined;
   if (saved) {
     const loaded = await loadCheckpoint(checkpointDir!, config);
@@ -217,7 +219,7 @@ async function trainCommand(opts: TrainOpts, io: Io, oneByOneGiven: boolean) {
           'will not match a run on one backend to the last bit' : ''}\n`);
     }
     io.out(`training NiN at ${config.resize}×${config.resize} px: ${config.numEpochs} ` +
-      `epoch${config.numEpochs === 1 ? '' : 's'}, lr ${config.lr}` +
+      `epoch${config.numEpochs === 1 ? '' : 's'}, ${config.optimizer} lr ${config.lr}` +
       `${config.lrSchedule === 'constant' ? '' : ` (${config.lrSchedule} schedule)`}` +
       `${config.momentum > 0 ? `, momentum ${config.momentum}` : ''}, batch ${config.batchSize}\n`);
   }
@@ -393,9 +395,10 @@ function program(io: Io, run: (work: () => Promise<void>) => Promise<void>): Com
   cmd.command('train')
     .description('train NiN on Fashion-MNIST and report loss, accuracy and speed')
     .option('--epochs <n>', `passes over the training set (default ${TRAIN_DEFAULTS.numEpochs})`, intArg)
-    .option('--lr <x>', `SGD learning rate (default ${TRAIN_DEFAULTS.lr})`, numberArg)
+    .option('--optimizer <name>', `sgd (the chapter's), or adam: try --lr 0.001 with it (default ${TRAIN_DEFAULTS.optimizer})`)
+    .option('--lr <x>', `learning rate (default ${TRAIN_DEFAULTS.lr})`, numberArg)
     .option('--lr-schedule <name>', `constant, or cosine: decay from --lr towards 0 over the run (default ${TRAIN_DEFAULTS.lrSchedule})`)
-    .option('--momentum <m>', `SGD momentum in [0, 1), 0 for plain SGD (default ${TRAIN_DEFAULTS.momentum})`, numberArg)
+    .option('--momentum <m>', `SGD momentum in [0, 1), 0 for plain SGD; sgd only (default ${TRAIN_DEFAULTS.momentum})`, numberArg)
     .option('--batch-size <n>', `examples per step (default ${TRAIN_DEFAULTS.batchSize})`, intArg)
     .option('--resize <px>', `image side fed to the network, at least 67 (default ${TRAIN_DEFAULTS.resize})`, intArg)
     .option('--train-limit <n>', 'use only the first n training examples', intArg)
@@ -442,7 +445,7 @@ const FLAGS: Record<string, string> = {
   numEpochs: '--epochs', lr: '--lr', batchSize: '--batch-size', resize: '--resize', seed: '--seed',
   trainLimit: '--train-limit', testLimit: '--test-limit', oneByOneCount: '--one-by-one', steps: '--steps',
   dataDir: '--data-dir', backend: '--backend', checkpointDir: '--checkpoint-dir', momentum: '--momentum',
-  lrSchedule: '--lr-schedule',
+  lrSchedule: '--lr-schedule', optimizer: '--optimizer',
 };
 
 function inFlagTerms(message: string): string {

@@ -1,5 +1,6 @@
 /**
- * Training and evaluation: minibatch SGD on softmax cross-entropy, as the chapter trains NiN.
+ * Training and evaluation: minibatch SGD on softmax cross-entropy, as the chapter trains NiN
+ * (or Adam, for the tuned CPU profile).
  *
  * `train` knows nothing of plots or terminals: it reports through callbacks and returns the
  * history. Every tensor a step creates is released before the next one (tests check
@@ -15,7 +16,13 @@ import { deriveSeed } from './random';
 export interface TrainConfig {
   /** Passes over the training set. @default 5 */
   numEpochs: number;
-  /** SGD learning rate (NiN takes a larger one than AlexNet); the peak when a schedule decays it. @default 0.1 */
+  /**
+   * Which update rule: `sgd` (the chapter's; with `momentum` if set) or `adam` (Kingma & Ba,
+   * β1 0.9, β2 0.999, ε 1e-7; its two moving averages per weight are saved in checkpoints).
+   * Adam wants a much smaller `lr` than SGD, typically 0.001. @default 'sgd'
+   */
+  optimizer: OptimizerName;
+  /** Learning rate (NiN takes a larger one than AlexNet); the peak when a schedule decays it. @default 0.1 */
   lr: number;
   /**
    * How the learning rate moves over the run: `constant` (the chapter's), or `cosine`, which
@@ -26,7 +33,7 @@ export interface TrainConfig {
   /**
    * SGD momentum in [0, 1): 0 is the chapter's plain SGD; 0.9 is the usual heavy-ball value.
    * Its velocity (one tensor per weight) is part of the optimizer's state, which checkpoints
-   * save. @default 0
+   * save. Only for `sgd` (Adam has its own averages). @default 0
    */
   momentum: number;
   /** Examples per step. @default 128 */
@@ -48,11 +55,15 @@ export interface TrainConfig {
   microBatchSize?: number;
 }
 
+export const OPTIMIZERS = ['sgd', 'adam'] as const;
+export type OptimizerName = (typeof OPTIMIZERS)[number];
+
 export const LR_SCHEDULES = ['constant', 'cosine'] as const;
 export type LrSchedule = (typeof LR_SCHEDULES)[number];
 
 export const TRAIN_DEFAULTS: Readonly<TrainConfig> = Object.freeze({
   numEpochs: 5,
+  optimizer: 'sgd',
   lr: 0.1,
   lrSchedule: 'constant',
   momentum: 0,
@@ -68,9 +79,14 @@ export function resolveTrainConfig(partial: Partial<TrainConfig> = {}): TrainCon
   const given = Object.fromEntries(Object.entries(partial).filter(([, v]) => v !== undefined));
   const c = { ...TRAIN_DEFAULTS, ...given } as TrainConfig;
   positiveInt('numEpochs', c.numEpochs);
+  oneOf('optimizer', c.optimizer, OPTIMIZERS);
   positiveFinite('lr', c.lr);
   oneOf('lrSchedule', c.lrSchedule, LR_SCHEDULES);
   inRange('momentum', c.momentum, 0, 1);
+  if (c.optimizer === 'adam' && c.momentum > 0) {
+    throw new ConfigError(`momentum must be 0 with the adam optimizer (it keeps its own moving averages, β1 0.9), ` +
+      `got ${c.momentum}; leave momentum out, or use the sgd optimizer`);
+  }
   positiveInt('batchSize', c.batchSize);
   positiveInt('seed', c.seed, 0);
   if (c.microBatchSize !== undefined) positiveInt('microBatchSize', c.microBatchSize);
@@ -141,10 +157,10 @@ export interface TrainRunOptions {
    * The optimizer to step, from {@link makeOptimizer} (or restored from a checkpoint). The
    * caller owns it: `train` leaves it alive, so its state can be saved along with the model,
    * and the caller disposes it ({@link disposeOptimizer}). Without one, `train` makes its own
-   * and disposes it at the end. Resuming a run with momentum needs the restored optimizer:
-   * its velocity is part of where the run was.
+   * and disposes it at the end. Resuming a run with momentum or Adam needs the restored
+   * optimizer: its velocity or moving averages are part of where the run was.
    */
-  optimizer?: tf.SGDOptimizer;
+  optimizer?: tf.Optimizer;
   /**
    * Checked after every step and before every epoch: once aborted, `train` stops there and
    * resolves with `history.interrupted` saying where. An epoch whose last step has run is
@@ -320,9 +336,45 @@ function checkProgress(progress: TrainProgress, config: TrainConfig, steps: numb
   }
 }
 
-/** The optimizer a config asks for: plain SGD, or SGD with momentum when `momentum > 0`. */
-export function makeOptimizer(config: Pick<TrainConfig, 'lr' | 'momentum'>): tf.SGDOptimizer {
+/** Adam's constants (tfjs's defaults, with ε fixed rather than taken from the backend). */
+export const ADAM = Object.freeze({ beta1: 0.9, beta2: 0.999, epsilon: 1e-7 });
+
+type OptimizerChoice = Pick<TrainConfig, 'optimizer' | 'lr' | 'momentum'>;
+
+/**
+ * The optimizer a config asks for: plain SGD, SGD with momentum when `momentum > 0`, or Adam.
+ * (`optimizer` may be left out of `config`: SGD.)
+ */
+export function makeOptimizer(config: Partial<OptimizerChoice> & Pick<TrainConfig, 'lr' | 'momentum'>): tf.Optimizer {
+  if (config.optimizer === 'adam') return tf.train.adam(config.lr, ADAM.beta1, ADAM.beta2, ADAM.epsilon);
   return config.momentum > 0 ? tf.train.momentum(config.lr, config.momentum) : tf.train.sgd(config.lr);
+}
+
+/** Whether the config's optimizer keeps per-weight state (momentum's velocity, Adam's averages). */
+export function hasOptimizerState(config: Partial<OptimizerChoice> & Pick<TrainConfig, 'momentum'>): boolean {
+  return config.optimizer === 'adam' || config.momentum > 0;
+}
+
+/** `sgd`, `momentum` or `adam`: the update rule a config describes, as checkpoints name it. */
+export function optimizerKind(config: Partial<OptimizerChoice> & Pick<TrainConfig, 'momentum'>): 'sgd' | 'momentum' | 'adam' {
+  if (config.optimizer === 'adam') return 'adam';
+  return config.momentum > 0 ? 'momentum' : 'sgd';
+}
+
+/**
+ * Sets the rate of the next steps. (tfjs's SGD and momentum optimizers have a setter; Adam
+ * reads its `learningRate` field at every step.)
+ */
+export function setLearningRate(optimizer: tf.Optimizer, lr: number): void {
+  // By name, not instanceof: a second copy of tfjs-core (a notebook's own import) has its own classes.
+  const name = optimizer.getClassName();
+  if (name === 'SGD' || name === 'Momentum') {
+    (optimizer as tf.SGDOptimizer).setLearningRate(lr);
+  } else if (name === 'Adam') {
+    (optimizer as unknown as { learningRate: number }).learningRate = lr;
+  } else {
+    throw new Error(`setLearningRate: unsupported optimizer ${optimizer.getClassName()}`);
+  }
 }
 
 /**
@@ -369,9 +421,9 @@ export async function train(
   // Where the run starts, in steps; the optimizer's own step counter should agree.
   const iterations = resume.epochs.length * steps + (resume.partial?.steps ?? 0);
   const owned = run.optimizer === undefined;
-  if (owned && config.momentum > 0 && iterations > 0) {
-    throw new ConfigError('resume: a run with momentum continues only with its saved velocity; pass the optimizer ' +
-      'restored from the checkpoint (loadCheckpoint gives it) as `optimizer`');
+  if (owned && hasOptimizerState(config) && iterations > 0) {
+    throw new ConfigError(`resume: a run with ${optimizerKind(config)} continues only with its saved state; pass the ` +
+      'optimizer restored from the checkpoint (loadCheckpoint gives it) as `optimizer`');
   }
   const optimizer = run.optimizer ?? makeOptimizer(config);
   const history: TrainHistory = { config, epochs: [...resume.epochs] };
@@ -384,7 +436,7 @@ export async function train(
       await optimizer.setWeights([{ name: 'iter', tensor: iter }]);
       iter.dispose();
     }
-    optimizer.setLearningRate(learningRateAt(config, iterations, steps)); // the config's, whoever made it
+    setLearningRate(optimizer, learningRateAt(config, iterations, steps)); // the config's, whoever made it
     for (let epoch = resume.epochs.length + 1; epoch <= config.numEpochs; epoch++) {
       const done = resume.partial?.epoch === epoch ? resume.partial : undefined;
       if (signal?.aborted) {
@@ -408,7 +460,7 @@ export async function train(
         }
         const n = xs.shape[0];
         if (config.lrSchedule !== 'constant') {
-          optimizer.setLearningRate(learningRateAt(config, (epoch - 1) * steps + batch, steps));
+          setLearningRate(optimizer, learningRateAt(config, (epoch - 1) * steps + batch, steps));
         }
         let result: StepResult;
         try {

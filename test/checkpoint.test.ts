@@ -72,7 +72,7 @@ async function uninterrupted(config: TrainConfig): Promise<{ epochs: EpochResult
 }
 
 /** A fresh model trained with `config` and stopped after step 3 of epoch 1 (of 4); the caller disposes it. */
-async function stoppedAfterThreeSteps(config: TrainConfig, optimizer?: tf.SGDOptimizer) {
+async function stoppedAfterThreeSteps(config: TrainConfig, optimizer?: tf.Optimizer) {
   const model = nin(modelConfig);
   const controller = new AbortController();
   const history = await train(model, data, config, {
@@ -286,11 +286,23 @@ describe('resuming', () => {
   });
 });
 
-describe('momentum and a cosine schedule', () => {
-  const heavy = resolveTrainConfig({ ...trainConfig, lr: 0.05, momentum: 0.9, lrSchedule: 'cosine' });
+/** Adam's running powers of β1 and β2, which tfjs keeps as scalar variables. */
+const adamBetas = (o: tf.Optimizer) => {
+  const { accBeta1, accBeta2 } = o as unknown as { accBeta1: tf.Variable; accBeta2: tf.Variable };
+  return [accBeta1.dataSync()[0], accBeta2.dataSync()[0]];
+};
+
+const statefulRuns: [string, TrainConfig, number][] = [
+  // [what, config, slots per trainable weight]
+  ['momentum and a cosine schedule', resolveTrainConfig({ ...trainConfig, lr: 0.05, momentum: 0.9, lrSchedule: 'cosine' }), 1],
+  ['Adam and a cosine schedule', resolveTrainConfig({ ...trainConfig, optimizer: 'adam', lr: 0.002, lrSchedule: 'cosine' }), 2],
+];
+
+for (const [what, heavy, slotsPerWeight] of statefulRuns) describe(what, () => {
+  const kind = heavy.optimizer === 'adam' ? 'adam' : 'momentum';
   const heavyContents = (): CheckpointContents => ({ ...contents(0), train: heavy });
 
-  test('stop mid-epoch, save (velocity in optimizer.bin), load, resume: bitwise the run that never stopped', async () => {
+  test('stop mid-epoch, save (state in optimizer.bin), load, resume: bitwise the run that never stopped', async () => {
     const whole = await uninterrupted(heavy);
     const dir = freshDir();
     const optimizer = makeOptimizer(heavy);
@@ -300,16 +312,23 @@ describe('momentum and a cosine schedule', () => {
     first.dispose();
     disposeOptimizer(optimizer);
     const { optimizer: record } = saved.state;
-    assert.equal(record.name, 'momentum');
+    assert.equal(record.name, kind);
     assert.equal(record.iterations, 3);
     assert.equal(record.lr, learningRateAt(heavy, 3, 4), 'the rate of the next step');
-    assert.equal(record.slots.length, weightCount, 'one velocity per trainable weight');
+    assert.equal(record.slots.length, slotsPerWeight * weightCount, 'slots per trainable weight');
+    if (kind === 'adam') {
+      const [b1, b2] = record.betaPowers!;
+      assert.ok(Math.abs(b1 - 0.9 ** 4) < 1e-6 && Math.abs(b2 - 0.999 ** 4) < 1e-6, `β^(t+1) after 3 steps: ${b1}, ${b2}`);
+    } else {
+      assert.equal(record.betaPowers, undefined);
+    }
     const floats = record.slots.reduce((n, s) => n + s.shape.reduce((a, b) => a * b, 1), 0);
     assert.equal(fs.statSync(path.join(saved.path, 'optimizer.bin')).size, floats * 4);
 
     const before = tf.memory().numTensors;
     const loaded = await loadCheckpoint(dir);
     try {
+      assert.equal(loaded.optimizer.getClassName(), kind === 'adam' ? 'Adam' : 'Momentum');
       const resumed = await train(loaded.model, data, loaded.state.train, {},
         { resume: { epochs: loaded.state.history, partial: loaded.state.partial }, optimizer: loaded.optimizer });
       assert.deepEqual(resumed.epochs.map(untimed), whole.epochs.map(untimed), 'losses and accuracies bit for bit');
@@ -322,12 +341,12 @@ describe('momentum and a cosine schedule', () => {
     assert.equal(tf.memory().numTensors, before, 'model and restored optimizer freed');
   });
 
-  test('without its velocity the same resume is a different run (so the test above can fail)', async () => {
+  test('without its state the same resume is a different run (so the test above can fail)', async () => {
     const whole = await uninterrupted(heavy);
     const optimizer = makeOptimizer(heavy);
     const { model: first, stop } = await stoppedAfterThreeSteps(heavy, optimizer);
     disposeOptimizer(optimizer);
-    const fresh = makeOptimizer(heavy); // zero velocity
+    const fresh = makeOptimizer(heavy); // no velocity, no averages
     try {
       const resumed = await train(first, data, heavy, {}, { resume: { epochs: [], partial: stop }, optimizer: fresh });
       assert.notEqual(resumed.epochs[1].trainLoss, whole.epochs[1].trainLoss);
@@ -337,7 +356,7 @@ describe('momentum and a cosine schedule', () => {
     }
   });
 
-  test('saving a momentum run without its optimizer is refused; a truncated optimizer.bin is a one-line error', async () => {
+  test(`saving ${kind === "adam" ? "an Adam" : "a momentum"} run without its optimizer is refused; a truncated optimizer.bin is a one-line error`, async () => {
     const model = nin(modelConfig);
     const optimizer = makeOptimizer(heavy);
     try {
@@ -345,6 +364,13 @@ describe('momentum and a cosine schedule', () => {
       await train(model, data, { ...heavy, numEpochs: 1 }, {}, { optimizer });
       const dir = freshDir();
       const saved = await saveCheckpoint(dir, model, { ...contents(1), train: heavy }, optimizer);
+      const stateFile = path.join(saved.path, 'state.json');
+      const state = JSON.parse(fs.readFileSync(stateFile, 'utf8'));
+      fs.writeFileSync(stateFile, JSON.stringify({ ...state, optimizer: { ...state.optimizer, slots: state.optimizer.slots.slice(1) } }));
+      await rejectsConfigError(() => loadCheckpoint(dir), /lists \d+ optimizer slots that do not match the model's \d+ trainable weights/);
+      fs.writeFileSync(stateFile, JSON.stringify({ ...state, optimizer: { ...state.optimizer, name: 'sgd' } }));
+      await rejectsConfigError(() => loadCheckpoint(dir), /no valid optimizer record/);
+      fs.writeFileSync(stateFile, JSON.stringify(state));
       const file = path.join(saved.path, 'optimizer.bin');
       fs.writeFileSync(file, fs.readFileSync(file).subarray(0, 100));
       await rejectsConfigError(() => loadCheckpoint(dir), /optimizer\.bin holds 100 bytes but state\.json describes \d+/, /delete .* to start afresh/);
@@ -355,4 +381,34 @@ describe('momentum and a cosine schedule', () => {
       disposeOptimizer(optimizer);
     }
   });
+});
+
+test('Adam\'s powers of β come back exactly as they were, not recomputed', async () => {
+  const config = resolveTrainConfig({ ...trainConfig, optimizer: 'adam', lr: 0.002 });
+  const model = nin(modelConfig);
+  const optimizer = makeOptimizer(config);
+  const controller = new AbortController();
+  const dir = freshDir();
+  try {
+    const history = await train(model, data, config, {
+      onBatchEnd: ({ epoch, batch }) => { if (epoch === 2 && batch === 0) controller.abort(); },
+    }, { optimizer, signal: controller.signal });
+    assert.deepEqual(history.interrupted?.steps, 1); // 4 + 1 = 5 steps: β^6 is held
+    await saveCheckpoint(dir, model, { ...contents(1), train: config, partial: history.interrupted }, optimizer);
+  } finally {
+    model.dispose();
+  }
+  const held = adamBetas(optimizer);
+  disposeOptimizer(optimizer);
+  // tfjs's setWeights sets them to pow(β, t + 1), which for 0.999 at t = 5 rounds differently
+  // from the running product the optimizer held; a resumed run must go on with the latter.
+  const recomputed = tf.tidy(() => tf.pow(0.999, 6).dataSync()[0]);
+  assert.notEqual(recomputed, held[1], 'pow and the running product agree here: pick another step count');
+  const loaded = await loadCheckpoint(dir);
+  try {
+    assert.deepEqual(adamBetas(loaded.optimizer), held);
+  } finally {
+    loaded.model.dispose();
+    disposeOptimizer(loaded.optimizer);
+  }
 });

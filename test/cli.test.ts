@@ -144,6 +144,8 @@ const badTrainOptions: { args: string[]; names: RegExp[] }[] = [
   { args: ['--resize', '50'], names: [/50/, /67/] },
   { args: ['--momentum', '1'], names: [/--momentum must be a number in \[0, 1\), got 1/] },
   { args: ['--lr-schedule', 'linear'], names: [/--lr-schedule must be one of constant, cosine, got "linear"/] },
+  { args: ['--optimizer', 'rmsprop'], names: [/--optimizer must be one of sgd, adam, got "rmsprop"/] },
+  { args: ['--optimizer', 'adam', '--momentum', '0.9'], names: [/--momentum must be 0 with the adam optimizer/, /got 0\.9/] },
   { args: ['--backend', 'nope'], names: [/nope/, /wasm/] },
   { args: ['--bogus'], names: [/--bogus/] },
   { args: ['--resume'], names: [/--resume needs --checkpoint-dir/] },
@@ -213,6 +215,21 @@ test('train --json: one JSON object with config, history and final metrics', asy
   assert.equal(result.final.testAcc, last.testAcc);
   assert.ok(result.final.examplesPerSec > 0);
   assert.ok(result.final.testAcc >= 0 && result.final.testAcc <= 1);
+});
+
+test('train --optimizer adam: the run uses Adam, says so, and its checkpoint keeps the averages', async () => {
+  const dir = checkpointDir();
+  const { code, out, err } = await nin('train', '--epochs', '1', '--optimizer', 'adam', '--lr', '0.001',
+    '--checkpoint-dir', dir, ...tinyRun);
+  assert.equal(code, 0, err);
+  assert.match(out, /^training NiN at 67×67 px: 1 epoch, adam lr 0\.001, batch 8$/m);
+  const state = JSON.parse(fs.readFileSync(path.join(dir, 'epoch-0001', 'state.json'), 'utf8'));
+  assert.equal(state.train.optimizer, 'adam');
+  assert.equal(state.optimizer.name, 'adam');
+  assert.ok(fs.statSync(path.join(dir, 'epoch-0001', 'optimizer.bin')).size > 0);
+  const other = await nin('train', '--resume', '--checkpoint-dir', dir, '--epochs', '2', '--optimizer', 'sgd', ...tinyRun);
+  assert.equal(other.code, 1);
+  assert.match(oneLine(other.err), /--optimizer sgd differs from the checkpoint's adam/);
 });
 
 test("train without --json prints the chapter's summary lines", async () => {

@@ -17,6 +17,9 @@ import {
   disposeOptimizer,
   learningRateAt,
   LrSchedule,
+  OptimizerName,
+  setLearningRate,
+  TrainConfig,
   sgdStep,
   EpochResult,
   TRAIN_DEFAULTS,
@@ -65,10 +68,10 @@ function assertConfigError(fn: () => unknown, pattern: RegExp): void {
 
 test("resolveTrainConfig: the chapter's defaults", () => {
   assert.deepEqual(resolveTrainConfig(),
-    { numEpochs: 5, lr: 0.1, lrSchedule: 'constant', momentum: 0, batchSize: 128, resize: 224, seed: 0, microBatchSize: undefined });
+    { numEpochs: 5, optimizer: 'sgd', lr: 0.1, lrSchedule: 'constant', momentum: 0, batchSize: 128, resize: 224, seed: 0, microBatchSize: undefined });
   assert.deepEqual(TRAIN_DEFAULTS, resolveTrainConfig());
   assert.deepEqual(resolveTrainConfig({ lr: 0.05, resize: 67, numEpochs: undefined }),
-    { numEpochs: 5, lr: 0.05, lrSchedule: 'constant', momentum: 0, batchSize: 128, resize: 67, seed: 0, microBatchSize: undefined },
+    { numEpochs: 5, optimizer: 'sgd', lr: 0.05, lrSchedule: 'constant', momentum: 0, batchSize: 128, resize: 67, seed: 0, microBatchSize: undefined },
     'undefined keeps the default');
 });
 
@@ -486,7 +489,60 @@ describe('SGD with momentum', () => {
     try {
       await assert.rejects(
         train(model, data, { numEpochs: 2, batchSize: 16, momentum: 0.9, resize: 67 }, {}, { resume: { epochs: [heavy.epochs[0]] } }),
-        (e: unknown) => e instanceof ConfigError && /a run with momentum continues only with its saved velocity/.test(e.message));
+        (e: unknown) => e instanceof ConfigError && /a run with momentum continues only with its saved state/.test(e.message));
+    } finally {
+      model.dispose();
+    }
+  });
+});
+
+describe('Adam', () => {
+  test('optimizer must be sgd or adam; adam takes no momentum', () => {
+    assertConfigError(() => resolveTrainConfig({ optimizer: 'rmsprop' as OptimizerName }),
+      /optimizer must be one of sgd, adam, got "rmsprop"/);
+    assertConfigError(() => resolveTrainConfig({ optimizer: 'adam', momentum: 0.9 }),
+      /momentum must be 0 with the adam optimizer .*got 0\.9; leave momentum out, or use the sgd optimizer/);
+    assert.equal(resolveTrainConfig({}).optimizer, 'sgd');
+    assert.equal(resolveTrainConfig({ optimizer: 'adam' }).optimizer, 'adam');
+  });
+
+  test('makeOptimizer gives Adam with fixed constants; setLearningRate moves its rate; dispose frees all', () => {
+    const before = tf.memory().numTensors;
+    const optimizer = makeOptimizer({ optimizer: 'adam', lr: 0.001, momentum: 0 });
+    assert.equal(optimizer.getClassName(), 'Adam');
+    assert.deepEqual(optimizer.getConfig(), { learningRate: 0.001, beta1: 0.9, beta2: 0.999, epsilon: 1e-7 });
+    setLearningRate(optimizer, 0.01);
+    const init = tf.ones([3]);
+    const v = tf.variable(init);
+    const g = tf.ones([3]);
+    optimizer.applyGradients({ [v.name]: g });
+    // Adam's first step moves every weight by about lr (the ratio of the averages is ~1).
+    assert.ok(Math.abs(v.dataSync()[0] - (1 - 0.01)) < 1e-5, `after one step: ${v.dataSync()[0]}`);
+    disposeOptimizer(optimizer);
+    tf.dispose([v, g, init]);
+    assert.equal(tf.memory().numTensors, before);
+  });
+
+  test('an Adam run trains (finite, lower loss) and differs from SGD; resuming one needs its restored optimizer', async () => {
+    await selectBackend('wasm');
+    const runWith = async (config: Partial<TrainConfig>) => {
+      const model = nin({ inputSize: 67, oneByOneCount: 0, dropout: 0, seed: 1 });
+      try {
+        return await train(model, data, { numEpochs: 2, batchSize: 16, resize: 67, seed: 1, ...config });
+      } finally {
+        model.dispose();
+      }
+    };
+    const adam = await runWith({ optimizer: 'adam', lr: 0.001 });
+    const sgd = await runWith({ lr: 0.001 });
+    assert.ok(adam.epochs.every((e) => Number.isFinite(e.trainLoss)));
+    assert.ok(adam.epochs[1].trainLoss < adam.epochs[0].trainLoss, `loss ${adam.epochs.map((e) => e.trainLoss)}`);
+    assert.notEqual(adam.epochs[1].trainLoss, sgd.epochs[1].trainLoss);
+    const model = nin({ inputSize: 67, seed: 1 });
+    try {
+      await assert.rejects(
+        train(model, data, { numEpochs: 2, batchSize: 16, optimizer: 'adam', resize: 67 }, {}, { resume: { epochs: [adam.epochs[0]] } }),
+        (e: unknown) => e instanceof ConfigError && /a run with adam continues only with its saved state/.test(e.message));
     } finally {
       model.dispose();
     }
@@ -515,8 +571,9 @@ describe('learning-rate schedule', () => {
     const config = resolveTrainConfig({ numEpochs: 2, batchSize: 16, lr: 0.05, lrSchedule: 'cosine', momentum: 0.9, resize: 67, seed: 1 });
     const optimizer = makeOptimizer(config);
     const seen: number[] = [];
-    const set = optimizer.setLearningRate.bind(optimizer);
-    optimizer.setLearningRate = (lr: number) => { seen.push(lr); set(lr); };
+    const sgd = optimizer as tf.SGDOptimizer;
+    const set = sgd.setLearningRate.bind(sgd);
+    sgd.setLearningRate = (lr: number) => { seen.push(lr); set(lr); };
     const model = nin({ inputSize: 67, oneByOneCount: 0, dropout: 0, seed: 1 });
     try {
       await train(model, data, config, {}, { optimizer });
