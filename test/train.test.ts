@@ -440,6 +440,29 @@ describe('deterministic training with dropout', () => {
   });
 });
 
+/** Two epochs on `data` of a small NiN (no 1×1 convolutions, no dropout), on wasm. */
+async function twoSmallEpochs(config: Partial<TrainConfig>): Promise<TrainHistory> {
+  await selectBackend('wasm');
+  const model = nin({ inputSize: 67, oneByOneCount: 0, dropout: 0, seed: 1 });
+  try {
+    return await train(model, data, { numEpochs: 2, batchSize: 16, resize: 67, seed: 1, ...config });
+  } finally {
+    model.dispose();
+  }
+}
+
+/** Resuming a run whose optimizer has state, without passing that optimizer, is refused. */
+async function assertResumeNeedsOptimizer(config: Partial<TrainConfig>, done: EpochResult, kind: string): Promise<void> {
+  const model = nin({ inputSize: 67, seed: 1 });
+  try {
+    await assert.rejects(
+      train(model, data, { numEpochs: 2, batchSize: 16, resize: 67, ...config }, {}, { resume: { epochs: [done] } }),
+      (e: unknown) => e instanceof ConfigError && new RegExp(`a run with ${kind} continues only with its saved state`).test(e.message));
+  } finally {
+    model.dispose();
+  }
+}
+
 describe('SGD with momentum', () => {
   test('momentum must be in [0, 1)', () => {
     assertConfigError(() => resolveTrainConfig({ momentum: 1 }), /momentum must be a number in \[0, 1\), got 1/);
@@ -472,27 +495,11 @@ describe('SGD with momentum', () => {
   });
 
   test('a momentum run trains differently from plain SGD; resuming one needs its restored optimizer', async () => {
-    await selectBackend('wasm');
-    const runWith = async (momentum: number) => {
-      const model = nin({ inputSize: 67, oneByOneCount: 0, dropout: 0, seed: 1 });
-      try {
-        return await train(model, data, { numEpochs: 2, batchSize: 16, lr: 0.05, momentum, resize: 67, seed: 1 });
-      } finally {
-        model.dispose();
-      }
-    };
-    const plain = await runWith(0);
-    const heavy = await runWith(0.9);
+    const plain = await twoSmallEpochs({ lr: 0.05 });
+    const heavy = await twoSmallEpochs({ lr: 0.05, momentum: 0.9 });
     assert.notEqual(heavy.epochs[1].trainLoss, plain.epochs[1].trainLoss);
     assert.ok(heavy.epochs.every((e) => Number.isFinite(e.trainLoss)));
-    const model = nin({ inputSize: 67, seed: 1 });
-    try {
-      await assert.rejects(
-        train(model, data, { numEpochs: 2, batchSize: 16, momentum: 0.9, resize: 67 }, {}, { resume: { epochs: [heavy.epochs[0]] } }),
-        (e: unknown) => e instanceof ConfigError && /a run with momentum continues only with its saved state/.test(e.message));
-    } finally {
-      model.dispose();
-    }
+    await assertResumeNeedsOptimizer({ momentum: 0.9 }, heavy.epochs[0], 'momentum');
   });
 });
 
@@ -524,28 +531,12 @@ describe('Adam', () => {
   });
 
   test('an Adam run trains (finite, lower loss) and differs from SGD; resuming one needs its restored optimizer', async () => {
-    await selectBackend('wasm');
-    const runWith = async (config: Partial<TrainConfig>) => {
-      const model = nin({ inputSize: 67, oneByOneCount: 0, dropout: 0, seed: 1 });
-      try {
-        return await train(model, data, { numEpochs: 2, batchSize: 16, resize: 67, seed: 1, ...config });
-      } finally {
-        model.dispose();
-      }
-    };
-    const adam = await runWith({ optimizer: 'adam', lr: 0.001 });
-    const sgd = await runWith({ lr: 0.001 });
+    const adam = await twoSmallEpochs({ optimizer: 'adam', lr: 0.001 });
+    const sgd = await twoSmallEpochs({ lr: 0.001 });
     assert.ok(adam.epochs.every((e) => Number.isFinite(e.trainLoss)));
     assert.ok(adam.epochs[1].trainLoss < adam.epochs[0].trainLoss, `loss ${adam.epochs.map((e) => e.trainLoss)}`);
     assert.notEqual(adam.epochs[1].trainLoss, sgd.epochs[1].trainLoss);
-    const model = nin({ inputSize: 67, seed: 1 });
-    try {
-      await assert.rejects(
-        train(model, data, { numEpochs: 2, batchSize: 16, optimizer: 'adam', resize: 67 }, {}, { resume: { epochs: [adam.epochs[0]] } }),
-        (e: unknown) => e instanceof ConfigError && /a run with adam continues only with its saved state/.test(e.message));
-    } finally {
-      model.dispose();
-    }
+    await assertResumeNeedsOptimizer({ optimizer: 'adam' }, adam.epochs[0], 'adam');
   });
 });
 
