@@ -46,8 +46,8 @@ export const PROFILES: Readonly<Record<ProfileName, ProfileSettings>> = Object.f
   },
   // Measured on 2 cores at 67 px, batch 64, test accuracy after one epoch: plain SGD (lr 0.1)
   // 0.46, SGD with momentum 0.9 (lr 0.02) 0.68-0.70, Adam (lr 0.001) 0.83. Six epochs with
-  // cosine decay: momentum SGD ended at 0.811; Adam at 0.909 (17.7 minutes in the notebook). An epoch
-  // takes about 3 minutes.
+  // cosine decay: momentum SGD ended at 0.811, Adam at 0.909 (17.7 minutes in the notebook).
+  // An epoch takes about 3 minutes.
   cpu: {
     train: { numEpochs: 6, optimizer: 'adam', lr: 0.001, lrSchedule: 'cosine', batchSize: 64, resize: 67 },
     exercise: { train: { numEpochs: 1, optimizer: 'adam', lr: 0.001, batchSize: 64, resize: 67 }, trainLimit: 20000, testLimit: 2000 },
