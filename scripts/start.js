@@ -38,6 +38,11 @@ if (!argv0 || !argv0.includes(tslab)) {
 }
 
 const args = ['-m', lab ? 'jupyterlab' : 'notebook', `--notebook-dir=${path.join(root, 'notebooks')}`, ...process.argv.slice(2)];
+// Jupyter refuses to start as root (common in containers and CI machines) without this flag.
+if (process.getuid && process.getuid() === 0 && !args.includes('--allow-root')) {
+  args.push('--allow-root');
+  process.stderr.write('npm start: running as root, so Jupyter is started with --allow-root\n');
+}
 process.stderr.write(`npm start: opening ${lab ? 'JupyterLab' : 'Jupyter Notebook (JupyterLab is not installed)'} on notebooks/\n`);
 const child = spawn(python, args, { cwd: path.join(root, 'notebooks'), stdio: 'inherit' });
 child.on('exit', (code) => process.exit(code ?? 0));
