@@ -367,8 +367,9 @@ function readState(file: string, dir: string): CheckpointState {
     throw new ConfigError(`${file} has checkpoint version ${String(value.version)}; this nin reads version ` +
       `${CHECKPOINT_VERSION}: use the nin that wrote it, or start afresh`);
   }
+  let train: TrainConfig;
   try {
-    resolveTrainConfig(value.train as Partial<TrainConfig>);
+    train = resolveTrainConfig(value.train as Partial<TrainConfig>);
     resolveNinConfig(value.model as Partial<NinConfig>);
   } catch (err) {
     throw new ConfigError(`${file}: ${(err as Error).message}; ${fix}`);
@@ -383,7 +384,7 @@ function readState(file: string, dir: string): CheckpointState {
     throw new ConfigError(`${file} has an inconsistent history, position or data sizes; ${fix}`);
   }
   const opt = value.optimizer;
-  const kind = optimizerKind(resolveTrainConfig(value.train as Partial<TrainConfig>));
+  const kind = optimizerKind(train);
   const betas = isObject(opt) ? opt.betaPowers : undefined;
   if (!isObject(opt) || opt.name !== kind || !Array.isArray(opt.slots) ||
       !opt.slots.every((s) => isObject(s) && typeof s.name === 'string' && Array.isArray(s.shape) &&

@@ -339,26 +339,27 @@ function checkProgress(progress: TrainProgress, config: TrainConfig, steps: numb
 /** Adam's constants (tfjs's defaults, with ε fixed rather than taken from the backend). */
 export const ADAM = Object.freeze({ beta1: 0.9, beta2: 0.999, epsilon: 1e-7 });
 
-type OptimizerChoice = Pick<TrainConfig, 'optimizer' | 'lr' | 'momentum'>;
+/** The fields that pick the update rule; `optimizer` may be left out (SGD). */
+type UpdateRule = Pick<TrainConfig, 'momentum'> & { optimizer?: OptimizerName };
 
-/**
- * The optimizer a config asks for: plain SGD, SGD with momentum when `momentum > 0`, or Adam.
- * (`optimizer` may be left out of `config`: SGD.)
- */
-export function makeOptimizer(config: Partial<OptimizerChoice> & Pick<TrainConfig, 'lr' | 'momentum'>): tf.Optimizer {
-  if (config.optimizer === 'adam') return tf.train.adam(config.lr, ADAM.beta1, ADAM.beta2, ADAM.epsilon);
-  return config.momentum > 0 ? tf.train.momentum(config.lr, config.momentum) : tf.train.sgd(config.lr);
+/** `sgd`, `momentum` or `adam`: the update rule a config describes, as checkpoints name it. */
+export function optimizerKind(config: UpdateRule): 'sgd' | 'momentum' | 'adam' {
+  if (config.optimizer === 'adam') return 'adam';
+  return config.momentum > 0 ? 'momentum' : 'sgd';
 }
 
 /** Whether the config's optimizer keeps per-weight state (momentum's velocity, Adam's averages). */
-export function hasOptimizerState(config: Partial<OptimizerChoice> & Pick<TrainConfig, 'momentum'>): boolean {
-  return config.optimizer === 'adam' || config.momentum > 0;
+export function hasOptimizerState(config: UpdateRule): boolean {
+  return optimizerKind(config) !== 'sgd';
 }
 
-/** `sgd`, `momentum` or `adam`: the update rule a config describes, as checkpoints name it. */
-export function optimizerKind(config: Partial<OptimizerChoice> & Pick<TrainConfig, 'momentum'>): 'sgd' | 'momentum' | 'adam' {
-  if (config.optimizer === 'adam') return 'adam';
-  return config.momentum > 0 ? 'momentum' : 'sgd';
+/** The optimizer a config asks for: plain SGD, SGD with momentum when `momentum > 0`, or Adam. */
+export function makeOptimizer(config: UpdateRule & Pick<TrainConfig, 'lr'>): tf.Optimizer {
+  switch (optimizerKind(config)) {
+    case 'adam': return tf.train.adam(config.lr, ADAM.beta1, ADAM.beta2, ADAM.epsilon);
+    case 'momentum': return tf.train.momentum(config.lr, config.momentum);
+    case 'sgd': return tf.train.sgd(config.lr);
+  }
 }
 
 /**
@@ -373,7 +374,7 @@ export function setLearningRate(optimizer: tf.Optimizer, lr: number): void {
   } else if (name === 'Adam') {
     (optimizer as unknown as { learningRate: number }).learningRate = lr;
   } else {
-    throw new Error(`setLearningRate: unsupported optimizer ${optimizer.getClassName()}`);
+    throw new Error(`setLearningRate: unsupported optimizer ${name}`);
   }
 }
 
