@@ -22,12 +22,13 @@ import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { numBatches } from './data/fashionMnist';
-import { NinConfig, resolveNinConfig } from './model';
+import { KernelInit, NinConfig, resolveNinConfig } from './model';
 import {
   disposeOptimizer, EpochResult, hasOptimizerState, learningRateAt, LrSchedule, makeOptimizer, OptimizerName, optimizerKind,
   PartialEpoch, resolveTrainConfig, TrainConfig,
 } from './train';
 import { ConfigError } from './validate';
+import { DivergedError, nonFiniteWeights } from './health';
 
 /** `format` of state.json and latest.json. */
 export const CHECKPOINT_FORMAT = 'nin-tfjs-checkpoint';
@@ -231,6 +232,7 @@ export async function saveCheckpoint(
       'the checkpoint keeps');
   }
   const slots = optimizer === undefined ? { slots: [], bytes: new Uint8Array(0) } : await optimizerSlots(optimizer);
+  refuseNonFinite(dir, model, slots.bytes);
   const state = checkpointState(contents, slots.slots, slots.betaPowers);
   const name = checkpointName(state.epochsCompleted, state.steps);
   const target = path.join(dir, name);
@@ -259,6 +261,22 @@ export async function saveCheckpoint(
   syncDir(dir);
   cleanCheckpointDir(dir, name);
   return { dir, name, path: target, state };
+}
+
+/**
+ * Throws a DivergedError when a weight or an optimizer slot is NaN or infinite: such a
+ * checkpoint could only replace a good one with a broken one.
+ */
+function refuseNonFinite(dir: string, model: tfl.LayersModel, slotBytes: Uint8Array): void {
+  const weights = nonFiniteWeights(model);
+  const slots = new Float32Array(slotBytes.buffer, slotBytes.byteOffset, slotBytes.byteLength / 4);
+  const badSlots = slots.reduce((n, v) => (Number.isFinite(v) ? n : n + 1), 0);
+  if (weights.count === 0 && badSlots === 0) return;
+  const what = weights.count > 0
+    ? `${weights.count.toLocaleString('en-US')} of ${weights.total.toLocaleString('en-US')} weights (first in ${weights.layers[0]})`
+    : `${badSlots.toLocaleString('en-US')} of the optimizer's ${slots.length.toLocaleString('en-US')} state values`;
+  throw new DivergedError(`not saving a checkpoint in ${dir}: ${what} are NaN or infinite; the checkpoints already ` +
+    'there are left as they were');
 }
 
 function checkpointState(
@@ -443,12 +461,21 @@ export async function loadLayersModelFromFolder(folder: string, fix: string): Pr
   }
   const artifacts = tf.io.getModelArtifactsForJSONSync(json as unknown as tf.io.ModelJSON, specs,
     tf.io.CompositeArrayBuffer.join(buffers));
+  let model: tfl.LayersModel;
   try {
-    return await tfl.loadLayersModel({ load: async () => artifacts });
+    model = await tfl.loadLayersModel({ load: async () => artifacts });
   } catch (err) {
     throw new ConfigError(`${file} could not be loaded as a TensorFlow.js layers model ` +
       `(${String((err as Error).message ?? err).split('\n')[0]}); ${fix}`);
   }
+  const bad = nonFiniteWeights(model);
+  if (bad.count > 0) {
+    model.dispose();
+    throw new ConfigError(`${folder} holds a model with ${bad.count.toLocaleString('en-US')} of ` +
+      `${bad.total.toLocaleString('en-US')} weights NaN or infinite (first in ${bad.layers[0]}): its training diverged; ` +
+      'use an earlier checkpoint or train again with a smaller learning rate');
+  }
+  return model;
 }
 
 /**
@@ -574,6 +601,8 @@ export interface ResumeOptions {
   optimizer?: OptimizerName;
   momentum?: number;
   lrSchedule?: LrSchedule;
+  warmupSteps?: number;
+  init?: KernelInit;
 }
 
 /**
@@ -591,7 +620,7 @@ export function resumeConfigs(
   const fixed: [keyof ResumeOptions, number | string | undefined][] = [
     ['resize', saved.resize], ['batchSize', saved.batchSize], ['seed', saved.seed],
     ['oneByOneCount', state.model.oneByOneCount], ['optimizer', saved.optimizer], ['momentum', saved.momentum],
-    ['lrSchedule', saved.lrSchedule],
+    ['lrSchedule', saved.lrSchedule], ['warmupSteps', saved.warmupSteps], ['init', resolveNinConfig(state.model).init],
   ];
   for (const [name, saved] of fixed) {
     if (given[name] !== undefined && given[name] !== saved) {

@@ -13,17 +13,18 @@ import type * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { BACKEND_CHOICES, BackendInfo, selectBackend } from './backend';
 import { FashionMnist, loadFashionMnist, numBatches } from './data/fashionMnist';
-import { countParams, formatLayerSummary, layerSummary, nin, NIN_DEFAULTS, NinConfig } from './model';
+import { countParams, formatLayerSummary, KernelInit, layerSummary, nin, NIN_DEFAULTS, NinConfig } from './model';
 import { BENCH_DEFAULTS, benchmark, resolveBenchConfig } from './bench';
 import {
-  disposeOptimizer, DivergedError, EpochResult, LrSchedule, makeOptimizer, OptimizerName, PartialEpoch, TRAIN_DEFAULTS, train, TrainHistory,
+  disposeOptimizer, EpochResult, LrSchedule, makeOptimizer, OptimizerName, PartialEpoch, TRAIN_DEFAULTS, train, TrainHistory,
   TrainProgress,
 } from './train';
 import {
   CheckpointState, hasCheckpoint, loadCheckpoint, loadModelFromDir, readCheckpointState, resumeConfigs, saveCheckpoint,
 } from './checkpoint';
-import { evaluateModel, formatEvaluation, modelInputSize } from './evaluate';
+import { CONSTANT_OUTPUT_WARNING, evaluateModel, formatEvaluation, modelInputSize } from './evaluate';
 import { ConfigError } from './validate';
+import { DeadNetworkError, DivergedError, UnhealthyError } from './health';
 
 /** Training was stopped by Ctrl-C (after saving what it could): exit 130, like a shell. */
 class Interrupted extends Error {
@@ -104,7 +105,7 @@ async function data(opts: { dataDir?: string; json?: boolean }, io: Io) {
 }
 
 interface TrainOpts {
-  epochs?: number; optimizer?: string; lr?: number; lrSchedule?: string; momentum?: number; batchSize?: number; resize?: number; seed?: number;
+  epochs?: number; optimizer?: string; lr?: number; lrSchedule?: string; warmupSteps?: number; init?: string; momentum?: number; batchSize?: number; resize?: number; seed?: number;
   trainLimit?: number; testLimit?: number; backend?: string; dataDir?: string; oneByOne: number; json?: boolean;
   checkpointDir?: string; resume?: boolean;
 }
@@ -164,6 +165,7 @@ async function trainCommand(opts: TrainOpts, io: Io, oneByOneGiven: boolean) {
       numEpochs: opts.epochs, lr: opts.lr, batchSize: opts.batchSize, resize: opts.resize, seed: opts.seed,
       oneByOneCount: oneByOneGiven ? opts.oneByOne : undefined, momentum: opts.momentum,
       lrSchedule: opts.lrSchedule as LrSchedule | undefined, optimizer: opts.optimizer as OptimizerName | undefined,
+      warmupSteps: opts.warmupSteps, init: opts.init as KernelInit | undefined,
     };
     if (given.optimizer !== undefined) resolveTrainConfig({ optimizer: given.optimizer });
     if (given.lr !== undefined) resolveTrainConfig({ lr: given.lr });
@@ -176,10 +178,12 @@ async function trainCommand(opts: TrainOpts, io: Io, oneByOneGiven: boolean) {
   } else {
     config = resolveTrainConfig({
       numEpochs: opts.epochs, optimizer: opts.optimizer as OptimizerName | undefined, lr: opts.lr,
-      lrSchedule: opts.lrSchedule as LrSchedule | undefined, momentum: opts.momentum,
+      lrSchedule: opts.lrSchedule as LrSchedule | undefined, warmupSteps: opts.warmupSteps, momentum: opts.momentum,
       batchSize: opts.batchSize, resize: opts.resize, seed: opts.seed,
     });
-    modelConfig = resolveNinConfig({ inputSize: config.resize, oneByOneCount: opts.oneByOne, seed: opts.seed });
+    modelConfig = resolveNinConfig({
+      inputSize: config.resize, oneByOneCount: opts.oneByOne, init: opts.init as KernelInit | undefined, seed: config.seed,
+    });
     if (checkpointDir !== undefined && hasCheckpoint(checkpointDir)) {
       throw new ConfigError(`${checkpointDir} already holds a checkpoint; add --resume to continue it, ` +
         'or choose another --checkpoint-dir (or delete that one) to start afresh');
@@ -221,6 +225,8 @@ async function trainCommand(opts: TrainOpts, io: Io, oneByOneGiven: boolean) {
     io.out(`training NiN at ${config.resize}×${config.resize} px: ${config.numEpochs} ` +
       `epoch${config.numEpochs === 1 ? '' : 's'}, ${config.optimizer} lr ${config.lr}` +
       `${config.lrSchedule === 'constant' ? '' : ` (${config.lrSchedule} schedule)`}` +
+      `${config.warmupSteps > 0 ? `, ${config.warmupSteps} warm-up steps` : ''}` +
+      `${resolveNinConfig(modelConfig).init === 'glorot' ? '' : `, ${resolveNinConfig(modelConfig).init} init`}` +
       `${config.momentum > 0 ? `, momentum ${config.momentum}` : ''}, batch ${config.batchSize}\n`);
   }
 
@@ -271,12 +277,13 @@ async function trainCommand(opts: TrainOpts, io: Io, oneByOneGiven: boolean) {
   } catch (err) {
     model.dispose();
     disposeOptimizer(optimizer);
-    if (err instanceof DivergedError && checkpointDir !== undefined) {
+    if (err instanceof UnhealthyError && checkpointDir !== undefined) {
       const kept = lastSaved !== undefined
         ? `the last good checkpoint (${lastSaved}) stays in ${checkpointDir}; resume from it with ` +
           `\`${resumeCommand(checkpointDir)} --lr ${Number((config.lr / 10).toPrecision(3))}\``
         : 'no checkpoint was saved (no epoch completed)';
-      throw new DivergedError(`${err.message}; ${kept}`);
+      const Same = err instanceof DeadNetworkError ? DeadNetworkError : DivergedError;
+      throw new Same(`${err.message}; ${kept}`, err.position);
     }
     throw err;
   } finally {
@@ -335,11 +342,13 @@ async function evalCommand(opts: EvalOpts, io: Io) {
     const d = await loadFashionMnist({ dataDir: opts.dataDir, trainLimit: 1, testLimit: opts.testLimit });
     const e = evaluateModel(loaded.model, d.test, { batchSize: opts.batchSize });
     const checkpoint = loaded.state ? { epochsCompleted: loaded.state.epochsCompleted, steps: loaded.state.steps } : null;
+    if (e.constantOutput) io.err(`nin: warning: ${CONSTANT_OUTPUT_WARNING}\n`);
     if (opts.json) {
       io.out(json({
         command: 'eval', backend: backendSummary(backend), model: { path: loaded.path, inputSize: resize, checkpoint },
         data: { dir: d.dir, source: d.source, split: 'test', count: d.test.count },
         accuracy: e.accuracy, correct: e.correct, count: e.count, perClass: e.perClass,
+        ...(e.constantOutput ? { warning: CONSTANT_OUTPUT_WARNING } : {}),
         confusionMatrix: e.confusion, confusionMatrixAxes: { rows: 'true class', columns: 'predicted class' },
       }));
       return;
@@ -398,6 +407,8 @@ function program(io: Io, run: (work: () => Promise<void>) => Promise<void>): Com
     .option('--optimizer <name>', `sgd (the chapter's), or adam: try --lr 0.001 with it (default ${TRAIN_DEFAULTS.optimizer})`)
     .option('--lr <x>', `learning rate (default ${TRAIN_DEFAULTS.lr})`, numberArg)
     .option('--lr-schedule <name>', `constant, or cosine: decay from --lr towards 0 over the run (default ${TRAIN_DEFAULTS.lrSchedule})`)
+    .option('--warmup-steps <n>', `steps of linear learning-rate warm-up before the schedule (default ${TRAIN_DEFAULTS.warmupSteps})`, intArg)
+    .option('--init <name>', `kernel initialisation: glorot (d2l's) or he, made for ReLU (default ${NIN_DEFAULTS.init})`)
     .option('--momentum <m>', `SGD momentum in [0, 1), 0 for plain SGD; sgd only (default ${TRAIN_DEFAULTS.momentum})`, numberArg)
     .option('--batch-size <n>', `examples per step (default ${TRAIN_DEFAULTS.batchSize})`, intArg)
     .option('--resize <px>', `image side fed to the network, at least 67 (default ${TRAIN_DEFAULTS.resize})`, intArg)
@@ -445,7 +456,7 @@ const FLAGS: Record<string, string> = {
   numEpochs: '--epochs', lr: '--lr', batchSize: '--batch-size', resize: '--resize', seed: '--seed',
   trainLimit: '--train-limit', testLimit: '--test-limit', oneByOneCount: '--one-by-one', steps: '--steps',
   dataDir: '--data-dir', backend: '--backend', checkpointDir: '--checkpoint-dir', momentum: '--momentum',
-  lrSchedule: '--lr-schedule', optimizer: '--optimizer',
+  lrSchedule: '--lr-schedule', optimizer: '--optimizer', warmupSteps: '--warmup-steps', init: '--init',
 };
 
 function inFlagTerms(message: string): string {
@@ -479,7 +490,7 @@ export async function main(argv: string[] = process.argv, io: Io = processIo): P
     io.err(`nin: ${e.message}\n`);
     return EXIT_INTERRUPTED;
   }
-  const expected = e instanceof ConfigError || e instanceof DivergedError;
+  const expected = e instanceof ConfigError || e instanceof UnhealthyError;
   const message = String(e?.message ?? e).split('\n')[0];
   io.err(`nin: ${expected ? inFlagTerms(message) : `internal error: ${message}`}` +
     `${expected || debug ? '' : ' (rerun with --debug for the stack trace)'}\n`);

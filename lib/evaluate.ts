@@ -3,8 +3,10 @@
  * confusion matrix, as `nin eval` prints them. The predictions come from `predict` in
  * lib/train.ts; this module only counts.
  */
+import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
-import { FASHION_MNIST_CLASSES, FashionMnistSplit } from './data/fashionMnist';
+import { batches, FASHION_MNIST_CLASSES, FashionMnistSplit } from './data/fashionMnist';
+import { logitSpread } from './health';
 import { predict } from './train';
 import { ConfigError, positiveInt } from './validate';
 
@@ -34,6 +36,11 @@ export interface Evaluation {
   perClass: ClassAccuracy[];
   /** confusion[t][p]: examples of true class t predicted as p. Rows sum to the class counts. */
   confusion: number[][];
+  /**
+   * The model gave every image of the first batch exactly the same scores: its output does
+   * not depend on its input (a dead network), so its accuracy is that of a constant guess.
+   */
+  constantOutput?: boolean;
 }
 
 /**
@@ -97,14 +104,31 @@ export function evaluateModel(
     throw new ConfigError(`the model has ${outputs} outputs but there are ${names.length} classes`);
   }
   const predicted = predict(model, split, modelInputSize(model), split.count, options.batchSize ?? 256);
-  return summarize(split.labels.subarray(0, split.count), predicted, names);
+  const evaluation = summarize(split.labels.subarray(0, split.count), predicted, names);
+  return { ...evaluation, constantOutput: ignoresInput(model, split, options.batchSize ?? 256) };
 }
+
+/** Whether `model` scores the first batch (at least two images) of `split` identically. */
+export function ignoresInput(model: tfl.LayersModel, split: FashionMnistSplit, batchSize: number): boolean {
+  if (split.count < 2) return false;
+  const first = batches(split, { batchSize: Math.max(2, batchSize), resize: modelInputSize(model), shuffle: false, seed: 0, epoch: 0 }).next();
+  if (first.done) return false;
+  const spread = tf.tidy(() => logitSpread(model.predict(first.value.xs) as tf.Tensor2D));
+  const flat = spread.dataSync()[0] === 0;
+  tf.dispose([spread, first.value.xs, first.value.ys]);
+  return flat;
+}
+
+/** The warning a dead model's evaluation carries. */
+export const CONSTANT_OUTPUT_WARNING = 'this model gives every image the same scores: its output ignores the input ' +
+  '(a dead network), so its accuracy is that of always guessing one class; train it again (see --warmup-steps, --init he)';
 
 /** The evaluation as `nin eval` prints it: accuracy, per-class table, confusion matrix. */
 export function formatEvaluation(e: Evaluation): string {
   const w = Math.max(...e.perClass.map((c) => c.name.length), 5);
   const pct = (x: number | null) => (x === null ? '—' : x.toFixed(3));
   const lines = [
+    ...(e.constantOutput ? [`WARNING: ${CONSTANT_OUTPUT_WARNING}`, ''] : []),
     `accuracy ${e.accuracy.toFixed(3)} (${e.correct} of ${e.count})`,
     '',
     `${'class'.padEnd(w)}  ${'accuracy'.padStart(8)}  ${'correct'.padStart(7)}  ${'count'.padStart(6)}`,

@@ -17,6 +17,7 @@ export * from './model';
 export * from './data/idx';
 export * from './data/fashionMnist';
 export * from './train';
+export * from './health';
 export * from './checkpoint';
 export * from './evaluate';
 export { main as runCli } from './cli';

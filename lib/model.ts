@@ -27,9 +27,19 @@ export interface NinConfig {
   dropout: number;
   /** `gap`: global average pooling (the chapter); `dense`: flatten + a dense layer (an exercise). @default 'gap' */
   head: 'gap' | 'dense';
-  /** Seed for the Glorot (Xavier) uniform initialisers (not dropout); undefined draws fresh ones. @default undefined */
+  /**
+   * How the convolution kernels start: `glorot` (Xavier uniform, variance 2 / (fan in + fan
+   * out); d2l's choice) or `he` (He et al. 2015, uniform with variance 2 / fan in, made for
+   * ReLU: each layer keeps the size of its input signal, where Glorot's shrinks it layer by
+   * layer through NiN's twelve ReLU convolutions). Biases start at 0 either way. @default 'glorot'
+   */
+  init: KernelInit;
+  /** Seed for the kernel initialisers (not dropout); undefined draws fresh ones. @default undefined */
   seed?: number;
 }
+
+export const KERNEL_INITS = ['glorot', 'he'] as const;
+export type KernelInit = (typeof KERNEL_INITS)[number];
 
 export const NIN_DEFAULTS: Readonly<NinConfig> = Object.freeze({
   numClasses: 10,
@@ -39,6 +49,7 @@ export const NIN_DEFAULTS: Readonly<NinConfig> = Object.freeze({
   oneByOneKernel: 1,
   dropout: 0.5,
   head: 'gap',
+  init: 'glorot',
   seed: undefined,
 });
 
@@ -54,6 +65,7 @@ export function resolveNinConfig(partial: Partial<NinConfig> = {}): NinConfig {
   }
   inRange('dropout', c.dropout, 0, 1);
   oneOf('head', c.head, ['gap', 'dense'] as const);
+  oneOf('init', c.init, KERNEL_INITS);
   if (c.seed !== undefined) positiveInt('seed', c.seed, 0);
   if (typeof c.inputSize !== 'number' || !Number.isInteger(c.inputSize) || c.inputSize < MIN_INPUT_SIZE) {
     throw new ConfigError(
@@ -76,8 +88,18 @@ export interface NinBlockOptions {
   name?: string;
   /** Input shape [H, W, C] when this block starts a model. */
   inputShape?: [number, number, number];
+  /** Kernel initialiser (see {@link NinConfig.init}). @default 'glorot' */
+  init?: KernelInit;
   /** Initialiser seed; each layer derives its own from it. */
   seed?: number;
+}
+
+/**
+ * The kernel initialiser `init` names, seeded when `seed` is given. Both are uniform: tfjs's
+ * normal initialisers take a seed of 0 for "no seed" and would draw fresh weights.
+ */
+export function kernelInitializer(init: KernelInit, seed?: number): ReturnType<typeof tfl.initializers.heUniform> {
+  return init === 'he' ? tfl.initializers.heUniform({ seed }) : tfl.initializers.glorotUniform({ seed });
 }
 
 /**
@@ -89,10 +111,10 @@ export function ninBlock(
   filters: number, kernelSize: number, strides: number, padding: 'valid' | 'same',
   options: NinBlockOptions = {},
 ): tfl.layers.Layer[] {
-  const { oneByOneCount = 2, oneByOneKernel = 1, name, inputShape, seed } = options;
+  const { oneByOneCount = 2, oneByOneKernel = 1, name, inputShape, init = 'glorot', seed } = options;
   const conv = (k: number, s: number, pad: 'valid' | 'same', i: number, first: boolean) => tfl.layers.conv2d({
     filters, kernelSize: k, strides: s, padding: pad, activation: 'relu',
-    kernelInitializer: tfl.initializers.glorotUniform({ seed: seed === undefined ? undefined : deriveSeed(seed, i) }),
+    kernelInitializer: kernelInitializer(init, seed === undefined ? undefined : deriveSeed(seed, i)),
     biasInitializer: 'zeros',
     name: name ? `${name}_conv${i}` : undefined,
     ...(first && inputShape ? { inputShape } : {}),
@@ -118,7 +140,7 @@ export function nin(partial: Partial<NinConfig> = {}): tfl.Sequential {
   const seedFor = (i: number) => (c.seed === undefined ? undefined : deriveSeed(c.seed, i));
   const block = (i: number, filters: number, k: number, s: number, pad: 'valid' | 'same') =>
     ninBlock(filters, k, s, pad, {
-      oneByOneCount: c.oneByOneCount, oneByOneKernel: c.oneByOneKernel, name: `block${i}`, seed: seedFor(i),
+      oneByOneCount: c.oneByOneCount, oneByOneKernel: c.oneByOneKernel, name: `block${i}`, init: c.init, seed: seedFor(i),
       inputShape: i === 1 ? [c.inputSize, c.inputSize, c.inputChannels] : undefined,
     });
   const pool = (i: number) => tfl.layers.maxPooling2d({ poolSize: 3, strides: 2, padding: 'valid', name: `pool${i}` });
@@ -143,7 +165,7 @@ export function nin(partial: Partial<NinConfig> = {}): tfl.Sequential {
   } else {
     add([tfl.layers.flatten({ name: 'flatten' }), tfl.layers.dense({
       units: c.numClasses, name: 'dense',
-      kernelInitializer: tfl.initializers.glorotUniform({ seed: seedFor(5) }),
+      kernelInitializer: kernelInitializer(c.init, seedFor(5)),
     })]);
   }
   return model;

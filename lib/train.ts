@@ -12,6 +12,7 @@ import { batches, FashionMnistSplit, numBatches } from './data/fashionMnist';
 import { ConfigError, inRange, knownKeys, oneOf, positiveFinite, positiveInt } from './validate';
 import { MIN_INPUT_SIZE } from './model';
 import { deriveSeed } from './random';
+import { absSum, HealthConfig, HealthMonitor, logitSpread, StepPosition, StepVitals } from './health';
 
 export interface TrainConfig {
   /** Passes over the training set. @default 5 */
@@ -30,6 +31,13 @@ export interface TrainConfig {
    * epoch. See {@link learningRateAt}. @default 'constant'
    */
   lrSchedule: LrSchedule;
+  /**
+   * Steps over which the rate climbs linearly from `lr / warmupSteps` to `lr` before the
+   * schedule starts (the cosine then spans the remaining steps). A warm-up keeps the first,
+   * largest updates of a freshly initialised network small while its features form; see
+   * {@link learningRateAt}. 0 turns it off. @default 0
+   */
+  warmupSteps: number;
   /**
    * SGD momentum in [0, 1): 0 is the chapter's plain SGD; 0.9 is the usual heavy-ball value.
    * Its velocity (one tensor per weight) is part of the optimizer's state, which checkpoints
@@ -66,6 +74,7 @@ export const TRAIN_DEFAULTS: Readonly<TrainConfig> = Object.freeze({
   optimizer: 'sgd',
   lr: 0.1,
   lrSchedule: 'constant',
+  warmupSteps: 0,
   momentum: 0,
   batchSize: 128,
   resize: 224,
@@ -82,6 +91,7 @@ export function resolveTrainConfig(partial: Partial<TrainConfig> = {}): TrainCon
   oneOf('optimizer', c.optimizer, OPTIMIZERS);
   positiveFinite('lr', c.lr);
   oneOf('lrSchedule', c.lrSchedule, LR_SCHEDULES);
+  positiveInt('warmupSteps', c.warmupSteps, 0);
   inRange('momentum', c.momentum, 0, 1);
   if (c.optimizer === 'adam' && c.momentum > 0) {
     throw new ConfigError(`momentum must be 0 with the adam optimizer (it keeps its own moving averages, β1 0.9), ` +
@@ -161,6 +171,8 @@ export interface TrainRunOptions {
    * optimizer: its velocity or moving averages are part of where the run was.
    */
   optimizer?: tf.Optimizer;
+  /** When the run counts its network as dead (see {@link HealthMonitor}). */
+  health?: Partial<HealthConfig>;
   /**
    * Checked after every step and before every epoch: once aborted, `train` stops there and
    * resolves with `history.interrupted` saying where. An epoch whose last step has run is
@@ -189,11 +201,6 @@ export interface TrainCallbacks {
 export interface TrainData {
   train: FashionMnistSplit;
   test: FashionMnistSplit;
-}
-
-/** The loss or its gradient became NaN or infinite; the message says where and what to try. */
-export class DivergedError extends Error {
-  override name = 'DivergedError';
 }
 
 /** Mean softmax cross-entropy of integer labels `ys` [N] against `logits` [N, classes]. */
@@ -225,10 +232,8 @@ export function autoMicroBatchSize(model: tfl.LayersModel, batchSize: number): n
   return Math.ceil(batchSize / Math.ceil(batchSize / fits));
 }
 
-/** What one SGD step measured. */
-export interface StepResult {
-  /** Mean loss over the batch. */
-  loss: number;
+/** What one SGD step measured: its loss and the vitals {@link HealthMonitor} checks. */
+export interface StepResult extends StepVitals {
   /** Examples classified correctly (before the update). */
   correct: number;
 }
@@ -255,7 +260,8 @@ function dropoutLayers(model: tfl.LayersModel): SeededLayer[] {
  * One SGD step of `model` on a batch (xs [B, H, W, C], ys [B] class indices): forward with
  * dropout, backward, update. With `microBatchSize < B` the batch goes through in pieces and
  * the pieces' gradients (each weighted by its share of the batch) are summed first, so the
- * update is that of the whole batch. Leaves no tensors behind.
+ * update is that of the whole batch. Gradients holding NaN or ∞ are not applied (the
+ * result's `gradAbsSum` says so). Leaves no tensors behind.
  *
  * With `stepSeed`, the dropout masks of piece p are drawn from
  * `deriveSeed(seed, epoch, step, p)`: the same step always drops the same units (a fixed
@@ -273,9 +279,11 @@ export function sgdStep(
   let grads: tf.NamedTensorMap | undefined;
   let loss = 0;
   let correct = 0;
+  let spread = 0;
   for (let start = 0, p = 0; start < n; start += microBatchSize, p++) {
     const size = Math.min(microBatchSize, n - start);
     let rightT: tf.Scalar | undefined;
+    let spreadT: tf.Scalar | undefined;
     if (stepSeed !== undefined) {
       const seed = deriveSeed(stepSeed.seed, stepSeed.epoch, stepSeed.step, p);
       for (const layer of dropouts) layer.seed = seed;
@@ -288,6 +296,7 @@ export function sgdStep(
         return tf.variableGrads(() => {
           const logits = model.apply(xb, { training: true }) as tf.Tensor2D; // [b, classes]
           rightT = tf.keep(countCorrect(logits, yb));
+          spreadT = tf.keep(logitSpread(logits));
           return tf.mul(crossEntropy(logits, yb), size / n) as tf.Scalar;
         }, variables);
       });
@@ -296,7 +305,8 @@ export function sgdStep(
     }
     loss += piece.value.dataSync()[0];
     correct += rightT!.dataSync()[0];
-    tf.dispose([piece.value, rightT!]);
+    spread = Math.max(spread, spreadT!.dataSync()[0]);
+    tf.dispose([piece.value, rightT!, spreadT!]);
     if (grads === undefined) {
       grads = piece.grads;
     } else {
@@ -307,9 +317,10 @@ export function sgdStep(
       }
     }
   }
-  optimizer.applyGradients(grads!);
+  const gradAbsSum = absSum(Object.values(grads!));
+  if (Number.isFinite(gradAbsSum)) optimizer.applyGradients(grads!);
   tf.dispose(grads!);
-  return { loss, correct };
+  return { loss, correct, logitSpread: spread, gradAbsSum };
 }
 
 function checkInputSize(model: tfl.LayersModel, resize: number): void {
@@ -389,14 +400,21 @@ export function disposeOptimizer(optimizer: tf.Optimizer): void {
 
 /**
  * The learning rate of step `step` (0-based, counted from the run's first step) of a run of
- * `config.numEpochs × stepsPerEpoch` steps: `lr` throughout for `constant`;
- * `lr · ½(1 + cos(π · step / total))` for `cosine`, which falls from `lr` to nearly 0 at the
- * last step. A resumed run that asks for more epochs stretches the rest of its cosine.
+ * `config.numEpochs × stepsPerEpoch` steps. The first `warmupSteps` steps climb linearly,
+ * `lr · (step + 1) / warmupSteps`; after them the rate is `lr` throughout for `constant`, and
+ * for `cosine` `lr · ½(1 + cos(π · t))`, where t goes from 0 after the warm-up to 1 at the last
+ * step, so the rate falls from `lr` to nearly 0. A resumed run that asks for more epochs
+ * stretches the rest of its cosine.
  */
-export function learningRateAt(config: Pick<TrainConfig, 'lr' | 'lrSchedule' | 'numEpochs'>, step: number, stepsPerEpoch: number): number {
+export function learningRateAt(
+  config: Pick<TrainConfig, 'lr' | 'lrSchedule' | 'numEpochs'> & { warmupSteps?: number }, step: number, stepsPerEpoch: number,
+): number {
+  const warmup = config.warmupSteps ?? 0;
+  if (step < warmup) return config.lr * (step + 1) / warmup;
   if (config.lrSchedule === 'constant') return config.lr;
-  const total = config.numEpochs * stepsPerEpoch;
-  return config.lr * 0.5 * (1 + Math.cos(Math.PI * Math.min(step, total) / total));
+  const total = config.numEpochs * stepsPerEpoch - warmup;
+  const t = total <= 0 ? 1 : Math.min(step - warmup, total) / total;
+  return config.lr * 0.5 * (1 + Math.cos(Math.PI * t));
 }
 
 /** Lets timers and signal handlers run (a step's `await`s alone never reach the event loop). */
@@ -430,6 +448,7 @@ export async function train(
   const history: TrainHistory = { config, epochs: [...resume.epochs] };
   const microBatchSize = config.microBatchSize ?? autoMicroBatchSize(model, config.batchSize);
   const { signal } = run;
+  const health = new HealthMonitor(model, config.lr, run.health);
   try {
     if (owned && iterations > 0) {
       // Plain SGD has no per-weight state; its step counter is restored for completeness.
@@ -449,6 +468,7 @@ export async function train(
       let correct = done?.correct ?? 0;
       let seen = done?.seen ?? 0;
       let batch = 0;
+      let lastVitals: StepVitals = { loss: NaN, logitSpread: 0, gradAbsSum: 0 };
       let stepSeconds = 0; // this process's time in the epoch's steps (batching and callbacks included)
       let last = performance.now();
       const order = { batchSize: config.batchSize, resize: config.resize, shuffle: true, seed: config.seed, epoch };
@@ -460,7 +480,7 @@ export async function train(
           continue;
         }
         const n = xs.shape[0];
-        if (config.lrSchedule !== 'constant') {
+        if (config.lrSchedule !== 'constant' || config.warmupSteps > 0) {
           setLearningRate(optimizer, learningRateAt(config, (epoch - 1) * steps + batch, steps));
         }
         let result: StepResult;
@@ -469,11 +489,9 @@ export async function train(
         } finally {
           tf.dispose([xs, ys]);
         }
+        health.check(result, { epoch, step: batch + 1, steps });
+        lastVitals = result;
         const { loss, correct: right } = result;
-        if (!Number.isFinite(loss)) {
-          throw new DivergedError(`training diverged: the loss is ${loss} at epoch ${epoch}, step ${batch + 1} of ` +
-            `${steps}; try a smaller learning rate than ${config.lr} (e.g. --lr ${Number((config.lr / 10).toPrecision(3))})`);
-        }
         lossSum += loss * n;
         correct += right;
         seen += n;
@@ -490,6 +508,7 @@ export async function train(
         }
       }
       if (history.interrupted) break;
+      settleEpochEnd(health, data.test, config, lastVitals, { epoch, step: steps, steps });
       const trainSeconds = (done?.trainSeconds ?? 0) + stepSeconds;
       const testAcc = evaluateAccuracy(model, data.test, { batchSize: config.batchSize, resize: config.resize });
       const result: EpochResult = {
@@ -507,6 +526,18 @@ export async function train(
     if (owned) disposeOptimizer(optimizer);
   }
   return history;
+}
+
+/** Settles a run that ends an epoch on flat steps: dead or not, by one inference pass over a test batch. */
+function settleEpochEnd(health: HealthMonitor, test: FashionMnistSplit, config: TrainConfig, vitals: StepVitals, at: StepPosition): void {
+  if (test.count === 0) return;
+  const first = batches(test, { batchSize: config.batchSize, resize: config.resize, shuffle: false, seed: 0, epoch: 0 }).next();
+  if (first.done) return;
+  try {
+    health.checkEpochEnd(first.value.xs, vitals, at);
+  } finally {
+    tf.dispose([first.value.xs, first.value.ys]);
+  }
 }
 
 /** Fraction of `split` that `model` (in inference mode: no dropout) classifies correctly. */

@@ -12,6 +12,9 @@ import { spawn } from 'node:child_process';
 import { main } from '../lib/cli';
 import { packageRoot } from '../lib/paths';
 import { idxBytes } from './fixtures';
+import * as tf from '@tensorflow/tfjs-core';
+import { nin as buildNin } from '../lib/model';
+import { saveLayersModel } from '../lib/checkpoint';
 
 interface Run {
   code: number;
@@ -259,7 +262,7 @@ const weightsOf = (dir: string) => fs.readFileSync(path.join(dir, latestOf(dir).
 let checkpointCount = 0;
 const checkpointDir = () => path.join(tmp, `checkpoints${++checkpointCount}`);
 
-const tinyCheckpointed = ['--data-dir', fixtureDir, '--resize', '67', '--batch-size', '8', '--backend', 'wasm', '--seed', '1'];
+const tinyCheckpointed = ['--data-dir', fixtureDir, '--resize', '67', '--batch-size', '8', '--backend', 'wasm', '--seed', '1', '--init', 'he'];
 
 test('train 1 epoch with --checkpoint-dir, then --resume to 2: the same metrics, bit for bit, as 2 epochs straight', async () => {
   const straightDir = checkpointDir();
@@ -306,11 +309,50 @@ test('a diverging resume stops at once, naming epoch and step, and keeps the las
   assert.equal(code, 1);
   assert.doesNotMatch(out, /^loss /m, 'no summary');
   const line = oneLine(err.split('\n').filter((l) => l.startsWith('nin: ')).join('\n') + '\n');
-  assert.match(line, /training diverged: the loss is (NaN|-?Infinity) at epoch 2, step \d of 4; try a smaller learning rate than 1000000/);
+  assert.match(line, /training diverged(: the loss is (NaN|-?Infinity))? at epoch 2, step \d of 4(: the gradients hold NaN or infinite values \(the update was not applied\))?; try a smaller learning rate than 1000000/);
   assert.ok(line.includes(`the last good checkpoint (epoch 1 complete) stays in ${dir}; ` +
     `resume from it with \`nin train --resume --checkpoint-dir ${dir} --lr 100000\``), line);
   assert.equal(latestOf(dir).checkpoint, 'epoch-0001');
   assert.ok(weightsOf(dir).equals(before));
+});
+
+test('--lr 1e20 from scratch stops in the first steps with one line, and saves nothing', async () => {
+  const dir = checkpointDir();
+  const { code, out, err } = await nin('train', '--epochs', '3', ...tinyCheckpointed, '--lr', '1e20', '--checkpoint-dir', dir);
+  assert.equal(code, 1);
+  assert.doesNotMatch(out, /^loss /m, 'no summary');
+  const line = oneLine(err.split('\n').filter((l) => l.startsWith('nin: ')).join('\n') + '\n');
+  assert.match(line, /^nin: (training diverged|the network died) .*at epoch 1, step \d of 4/);
+  assert.match(line, /no checkpoint was saved \(no epoch completed\)/);
+  assert.doesNotMatch(line, /internal error/);
+  assert.ok(!fs.existsSync(path.join(dir, 'latest.json')), 'no checkpoint');
+});
+
+test("a dead run (the chapter's recipe, Glorot init, seed 1 on the band fixture) stops with one line naming the step", async () => {
+  const dir = checkpointDir();
+  const bands = writeFixture(path.join(tmp, 'fashion-dead'), 128, 32);
+  const { code, err } = await nin('train', '--data-dir', bands, '--resize', '67', '--batch-size', '16', '--epochs', '3',
+    '--backend', 'wasm', '--seed', '1', '--checkpoint-dir', dir);
+  assert.equal(code, 1, err);
+  const line = oneLine(err.split('\n').filter((l) => l.startsWith('nin: ')).join('\n') + '\n');
+  assert.match(line, /^nin: the network died at epoch \d, step \d of 8: for \d+ steps? it has given every image the same scores/);
+  assert.match(line, /warm-up/);
+});
+
+test('eval of a dead model warns on stderr and in --json', async () => {
+  const folder = path.join(tmp, 'dead-model');
+  const model = buildNin({ inputSize: 67, seed: 3 });
+  for (const w of model.weights.filter((x) => /block4_conv0\/bias/.test(x.originalName))) {
+    const t = tf.fill(w.shape as number[], -100);
+    w.write(t);
+    t.dispose();
+  }
+  await saveLayersModel(model, folder);
+  model.dispose();
+  const r = await nin('eval', '--model', folder, '--data-dir', fixtureDir, '--backend', 'wasm', '--json');
+  assert.equal(r.code, 0, r.err);
+  assert.match(oneLine(r.err), /^nin: warning: this model gives every image the same scores/);
+  assert.match(String(oneJsonObject(r.out).warning), /dead network/);
 });
 
 test('eval --json on a checkpoint: accuracy as training reported it, per-class names, confusion rows summing to class counts', async () => {
@@ -370,7 +412,7 @@ test('eval on a missing or garbage model directory: one line, exit 1', async () 
 /** 128 training examples: 8 steps of 16 per epoch, about a second each at 67 px. */
 const killFixture = writeFixture(path.join(tmp, 'fashion-kill'), 128, 32);
 const longRun = ['--data-dir', killFixture, '--resize', '67', '--batch-size', '16', '--epochs', '3', '--backend', 'wasm',
-  '--seed', '1', '--json'];
+  '--seed', '1', '--init', 'he', '--json'];
 
 let reference: Promise<{ result: TrainJson; dir: string }> | undefined;
 /** The uninterrupted run the interrupted ones are compared with (computed once). */

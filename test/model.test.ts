@@ -172,9 +172,31 @@ test('numClasses sets the last block and the output', () => {
 test('resolveNinConfig fills the chapter defaults', () => {
   assert.deepEqual(resolveNinConfig(), {
     numClasses: 10, inputSize: 224, inputChannels: 1, oneByOneCount: 2, oneByOneKernel: 1,
-    dropout: 0.5, head: 'gap', seed: undefined,
+    dropout: 0.5, head: 'gap', init: 'glorot', seed: undefined,
   });
   assert.equal(resolveNinConfig({ seed: undefined, dropout: 0 }).dropout, 0);
+});
+
+test("init 'he': seeded, reproducible, and each layer's kernel has variance 2 / fan in", () => {
+  const a = nin({ inputSize: 67, seed: 1, init: 'he' });
+  const b = nin({ inputSize: 67, seed: 1, init: 'he' });
+  try {
+    const wa = a.getWeights().map((w) => w.dataSync());
+    const wb = b.getWeights().map((w) => w.dataSync());
+    wa.forEach((w, i) => assert.ok(w.every((v, j) => v === wb[i][j]), `weight ${i} reproduces (seed 1 derives a 0 seed for block 1)`));
+    for (const layer of a.layers.filter((l) => l.getClassName() === 'Conv2D')) {
+      const kernel = layer.getWeights()[0];
+      const [kh, kw, ci] = kernel.shape;
+      const values = kernel.dataSync();
+      const variance = Array.from(values).reduce((s, v) => s + v * v, 0) / values.length;
+      const expected = 2 / (kh * kw * ci);
+      assert.ok(Math.abs(variance / expected - 1) < 0.15, `${layer.name}: variance ${variance} vs ${expected}`);
+    }
+  } finally {
+    a.dispose();
+    b.dispose();
+  }
+  assertConfigError(() => resolveNinConfig({ init: 'xavier' as never }), /init must be one of glorot, he, got "xavier"/);
 });
 
 test('resolveNinConfig rejects bad options with one-line messages', () => {

@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { chooseProfile, describeProfile, PROFILES } from '../lib/profiles';
 import { resolveTrainConfig } from '../lib/train';
+import { resolveNinConfig } from '../lib/model';
 import { ConfigError } from '../lib/validate';
 import type { BackendInfo } from '../lib/backend';
 
@@ -30,15 +31,17 @@ test('every profile and exercise budget is a valid training config', () => {
   for (const p of Object.values(PROFILES)) {
     resolveTrainConfig(p.train);
     resolveTrainConfig(p.exercise.train);
+    resolveNinConfig(p.model);
+    resolveNinConfig(p.exercise.model);
   }
   assert.ok(PROFILES.tiny.trainLimit! <= 512, 'tiny stays tiny');
 });
 
 test('describeProfile says epochs, size, batch, lr and data', () => {
   assert.equal(describeProfile(chooseProfile(wasm, { NIN_PROFILE: 'tiny' })),
-    'tiny profile: 2 epochs at 67 px, batch 32, sgd lr 0.1, 256 training / 128 test examples');
+    'tiny profile: 2 epochs at 67 px, batch 32, adam lr 0.001 (cosine decay, 4 warm-up steps), he init, 256 training / 128 test examples');
   assert.equal(describeProfile(chooseProfile(wasm, { NIN_PROFILE: 'cpu' })),
-    'cpu profile: 6 epochs at 67 px, batch 64, adam lr 0.001 (cosine decay), all examples');
-  assert.equal(describeProfile({ ...chooseProfile(wasm, { NIN_PROFILE: 'tiny' }), train: { numEpochs: 1, resize: 67, batchSize: 8, lr: 0.02, momentum: 0.9 } }),
+    'cpu profile: 6 epochs at 67 px, batch 64, adam lr 0.001 (cosine decay, 300 warm-up steps), he init, all examples');
+  assert.equal(describeProfile({ ...chooseProfile(wasm, { NIN_PROFILE: 'tiny' }), model: {}, train: { numEpochs: 1, resize: 67, batchSize: 8, lr: 0.02, momentum: 0.9 } }),
     'tiny profile: 1 epoch at 67 px, batch 8, sgd lr 0.02 with momentum 0.9, 256 training / 128 test examples');
 });

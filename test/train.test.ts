@@ -11,7 +11,6 @@ import { FashionMnistSplit } from '../lib/data/fashionMnist';
 import { nin } from '../lib/model';
 import {
   BatchInfo,
-  DivergedError,
   autoMicroBatchSize,
   makeOptimizer,
   disposeOptimizer,
@@ -31,6 +30,7 @@ import {
   train,
 } from '../lib/train';
 import { ConfigError } from '../lib/validate';
+import { DivergedError } from '../lib/health';
 
 before(async () => {
   await selectBackend('wasm');
@@ -68,10 +68,10 @@ function assertConfigError(fn: () => unknown, pattern: RegExp): void {
 
 test("resolveTrainConfig: the chapter's defaults", () => {
   assert.deepEqual(resolveTrainConfig(),
-    { numEpochs: 5, optimizer: 'sgd', lr: 0.1, lrSchedule: 'constant', momentum: 0, batchSize: 128, resize: 224, seed: 0, microBatchSize: undefined });
+    { numEpochs: 5, optimizer: 'sgd', lr: 0.1, lrSchedule: 'constant', warmupSteps: 0, momentum: 0, batchSize: 128, resize: 224, seed: 0, microBatchSize: undefined });
   assert.deepEqual(TRAIN_DEFAULTS, resolveTrainConfig());
   assert.deepEqual(resolveTrainConfig({ lr: 0.05, resize: 67, numEpochs: undefined }),
-    { numEpochs: 5, optimizer: 'sgd', lr: 0.05, lrSchedule: 'constant', momentum: 0, batchSize: 128, resize: 67, seed: 0, microBatchSize: undefined },
+    { numEpochs: 5, optimizer: 'sgd', lr: 0.05, lrSchedule: 'constant', warmupSteps: 0, momentum: 0, batchSize: 128, resize: 67, seed: 0, microBatchSize: undefined },
     'undefined keeps the default');
 });
 
@@ -180,7 +180,7 @@ describe('train() on wasm at 67 px', () => {
 
 test("tensor count stays flat over the chapter's network, and returns to the start", async () => {
   const before = tf.memory().numTensors;
-  const model = nin({ inputSize: 67, seed: 2 }); // the chapter's network, with dropout
+  const model = nin({ inputSize: 67, init: 'he', seed: 2 }); // the chapter's network, with dropout
   const counts: number[] = [];
   const history = await train(model, { train: bandSplit(32), test: bandSplit(16, 3) },
     { numEpochs: 3, batchSize: 16, lr: 0.05, resize: 67, seed: 2 },
@@ -264,7 +264,7 @@ describe('sgdStep with micro-batches', () => {
 
   /** Weights after one step of a fresh seeded model (no dropout, so both runs see the same net). */
   function weightsAfterStep(microBatchSize: number): { weights: Float32Array[]; loss: number; correct: number } {
-    const model = nin({ inputSize: 67, seed: 4, dropout: 0 });
+    const model = nin({ inputSize: 67, init: 'he', seed: 4, dropout: 0 });
     const optimizer = tf.train.sgd(0.1);
     const { xs, ys } = tf.tidy(() => ({
       xs: tf.image.resizeBilinear(tf.tensor4d(Float32Array.from(data.train.images.subarray(0, 12 * 784), (v) => v / 255),
@@ -343,7 +343,7 @@ describe('deterministic training with dropout', () => {
   const tiny = { train: bandSplit(32), test: bandSplit(16, 3) };
 
   /** A fresh run of the chapter's network (dropout 0.5) for two epochs. */
-  async function run(seed: number, runOptions: Parameters<typeof train>[4] = {}, numEpochs = 2, model = nin({ inputSize: 67, seed })) {
+  async function run(seed: number, runOptions: Parameters<typeof train>[4] = {}, numEpochs = 2, model = nin({ inputSize: 67, init: 'he', seed })) {
     try {
       const history = await train(model, tiny, { numEpochs, batchSize: 8, lr: 0.1, resize: 67, seed }, {}, runOptions);
       return { history, weights: weightsOf(model) };
@@ -368,7 +368,7 @@ describe('deterministic training with dropout', () => {
       [4, 28, 28, 1]), [67, 67]) as tf.Tensor4D);
     const ys = tf.tensor1d(Int32Array.from(tiny.train.labels.subarray(0, 4)), 'int32');
     const stepOnce = (step: number | undefined, micro = 4) => {
-      const model = nin({ inputSize: 67, seed: 5 });
+      const model = nin({ inputSize: 67, init: 'he', seed: 5 });
       const optimizer = tf.train.sgd(0.1);
       try {
         const r = sgdStep(model, optimizer, xs, ys, micro, step === undefined ? undefined : { seed: 5, epoch: 1, step });
@@ -395,7 +395,7 @@ describe('deterministic training with dropout', () => {
   test('a run stopped by its signal mid-epoch and resumed equals one never stopped', async () => {
     const whole = await run(6);
     const controller = new AbortController();
-    const model = nin({ inputSize: 67, seed: 6 });
+    const model = nin({ inputSize: 67, init: 'he', seed: 6 });
     let steps = 0;
     const history = await train(model, tiny, { numEpochs: 2, batchSize: 8, lr: 0.1, resize: 67, seed: 6 }, {
       onBatchEnd: () => { if (++steps === 6) controller.abort(); }, // epoch 2, step 2 of 4
@@ -453,7 +453,7 @@ async function twoSmallEpochs(config: Partial<TrainConfig>): Promise<TrainHistor
 
 /** Resuming a run whose optimizer has state, without passing that optimizer, is refused. */
 async function assertResumeNeedsOptimizer(config: Partial<TrainConfig>, done: EpochResult, kind: string): Promise<void> {
-  const model = nin({ inputSize: 67, seed: 1 });
+  const model = nin({ inputSize: 67, init: 'he', seed: 1 });
   try {
     await assert.rejects(
       train(model, data, { numEpochs: 2, batchSize: 16, resize: 67, ...config }, {}, { resume: { epochs: [done] } }),
@@ -555,6 +555,19 @@ describe('learning-rate schedule', () => {
     assert.ok(Math.abs(rates[10] - 0.05) < 1e-12, `halfway: ${rates[10]}`);
     rates.slice(1).forEach((r, i) => assert.ok(r < rates[i], `step ${i + 1} below step ${i}`));
     assert.ok(rates[19] > 0 && rates[19] < 0.001, `last step: ${rates[19]}`);
+  });
+
+  test('learningRateAt with a warm-up: climbs linearly to lr, then the cosine spans the remaining steps', () => {
+    const warm = resolveTrainConfig({ lr: 0.1, numEpochs: 2, lrSchedule: 'cosine', warmupSteps: 4 });
+    const rates = Array.from({ length: 20 }, (_, s) => learningRateAt(warm, s, 10));
+    assert.deepEqual(rates.slice(0, 4).map((r) => Number(r.toFixed(12))), [0.025, 0.05, 0.075, 0.1]);
+    assert.equal(rates[4], 0.1, 'the cosine starts at lr after the warm-up');
+    assert.ok(Math.abs(rates[12] - 0.05) < 1e-12, `halfway through the 16 cosine steps: ${rates[12]}`);
+    rates.slice(5).forEach((r, i) => assert.ok(r < rates[i + 4], `step ${i + 5} below step ${i + 4}`));
+    const constant = resolveTrainConfig({ lr: 0.1, numEpochs: 2, warmupSteps: 2 });
+    assert.deepEqual([0, 1, 2, 19].map((s) => learningRateAt(constant, s, 10)), [0.05, 0.1, 0.1, 0.1]);
+    assertConfigError(() => resolveTrainConfig({ warmupSteps: -1 }), /warmupSteps must be an integer >= 0, got -1/);
+    assertConfigError(() => resolveTrainConfig({ warmupSteps: 1.5 }), /warmupSteps must be an integer >= 0, got 1\.5/);
   });
 
   test('train sets the scheduled rate before every step, on an optimizer the caller owns and keeps', async () => {

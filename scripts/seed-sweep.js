@@ -1,0 +1,71 @@
+#!/usr/bin/env node
+/**
+ * Trains one recipe over several seeds on the full Fashion-MNIST training set and prints one
+ * JSON line per seed: steps until the loss leaves 2.2 (mean of the last 20 steps), the loss
+ * every 100 steps, and each completed epoch's result. The README's seed table comes from it.
+ *
+ *   node scripts/seed-sweep.js --seeds 0-9 --train '{"optimizer":"adam","lr":0.001,...}' \
+ *     [--model '{"init":"he"}'] [--max-steps 300] [--out sweep.jsonl]
+ *
+ * --max-steps stops each run after that many steps (a quick look at the plateau), with the
+ * schedule still that of the whole run. The rounding is whatever the environment sets
+ * (NIN_NATIVE, OPENBLAS_NUM_THREADS); it is recorded in each line.
+ */
+'use strict';
+const fs = require('node:fs');
+const { parseArgs } = require('node:util');
+const nin = require('../dist/lib');
+
+function seedList(text) {
+  const [a, b] = text.split('-').map(Number);
+  return b === undefined ? text.split(',').map(Number) : Array.from({ length: b - a + 1 }, (_, i) => a + i);
+}
+
+async function runSeed(seed, trainConfig, modelConfig, data, maxSteps) {
+  const config = nin.resolveTrainConfig({ ...trainConfig, seed });
+  const model = nin.nin({ ...modelConfig, inputSize: config.resize, seed });
+  const controller = new AbortController();
+  const losses = [];
+  let left;
+  const start = Date.now();
+  const history = await nin.train(model, data, config, {
+    onBatchEnd: ({ loss }) => {
+      losses.push(loss);
+      const recent = losses.slice(-20);
+      if (left === undefined && recent.length === 20 && recent.reduce((s, x) => s + x, 0) / 20 < 2.2) left = losses.length;
+      if (maxSteps > 0 && losses.length >= maxSteps) controller.abort();
+    },
+  }, { signal: controller.signal }).catch((err) => ({ epochs: [], error: err.message }));
+  model.dispose();
+  return {
+    seed, stepsToLeave2_2: left ?? null, steps: losses.length,
+    lossEvery100: losses.filter((_, i) => (i + 1) % 100 === 0).map((x) => Number(x.toFixed(4))),
+    epochs: history.epochs.map((e) => ({ epoch: e.epoch, trainLoss: e.trainLoss, trainAcc: e.trainAcc, testAcc: e.testAcc })),
+    error: history.error, seconds: (Date.now() - start) / 1000,
+  };
+}
+
+async function main() {
+  const { values } = parseArgs({
+    options: {
+      seeds: { type: 'string', default: '0-9' }, train: { type: 'string', default: '{}' }, model: { type: 'string', default: '{}' },
+      'max-steps': { type: 'string', default: '0' }, out: { type: 'string' }, label: { type: 'string', default: '' },
+    },
+  });
+  const backend = await nin.selectBackend();
+  const data = await nin.loadFashionMnist();
+  const trainConfig = JSON.parse(values.train);
+  const modelConfig = JSON.parse(values.model);
+  const rounding = `${backend.description}; OPENBLAS_NUM_THREADS=${process.env.OPENBLAS_NUM_THREADS ?? 'unset'}`;
+  for (const seed of seedList(values.seeds)) {
+    const r = await runSeed(seed, trainConfig, modelConfig, data, Number(values['max-steps']));
+    const line = JSON.stringify({ label: values.label, train: trainConfig, model: modelConfig, rounding, ...r });
+    process.stdout.write(`${line}\n`);
+    if (values.out) fs.appendFileSync(values.out, `${line}\n`);
+  }
+}
+
+main().catch((err) => {
+  process.stderr.write(`seed-sweep: ${err.message}\n`);
+  process.exit(1);
+});
