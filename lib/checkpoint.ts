@@ -23,10 +23,9 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { numBatches } from './data/fashionMnist';
 import { KernelInit, NinConfig, resolveNinConfig } from './model';
-import {
-  disposeOptimizer, EpochResult, hasOptimizerState, learningRateAt, LrSchedule, makeOptimizer, OptimizerName, optimizerKind,
-  PartialEpoch, resolveTrainConfig, TrainConfig,
-} from './train';
+import { disposeOptimizer, hasOptimizerState, learningRateAt, makeOptimizer, optimizerKind } from './optimizers';
+import { EpochResult, PartialEpoch } from './train';
+import { LrSchedule, OptimizerName, resolveTrainConfig, TrainConfig } from './trainConfig';
 import { ConfigError } from './validate';
 import { DivergedError, nonFiniteWeights } from './health';
 

@@ -13,12 +13,11 @@ import type * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { BACKEND_CHOICES, BackendInfo, selectBackend } from './backend';
 import { FashionMnist, loadFashionMnist, numBatches } from './data/fashionMnist';
-import { countParams, formatLayerSummary, KernelInit, layerSummary, nin, NIN_DEFAULTS, NinConfig } from './model';
+import { countParams, formatLayerSummary, KernelInit, layerSummary, nin, NIN_DEFAULTS, NinConfig, resolveNinConfig } from './model';
 import { BENCH_DEFAULTS, benchmark, resolveBenchConfig } from './bench';
-import {
-  disposeOptimizer, EpochResult, LrSchedule, makeOptimizer, OptimizerName, PartialEpoch, TRAIN_DEFAULTS, train, TrainHistory,
-  TrainProgress,
-} from './train';
+import { disposeOptimizer, makeOptimizer } from './optimizers';
+import { EpochResult, PartialEpoch, train, TrainHistory, TrainProgress } from './train';
+import { LrSchedule, OptimizerName, resolveTrainConfig, TRAIN_DEFAULTS } from './trainConfig';
 import {
   CheckpointState, hasCheckpoint, loadCheckpoint, loadModelFromDir, readCheckpointState, resumeConfigs, saveCheckpoint,
 } from './checkpoint';
@@ -149,8 +148,6 @@ function interruptOnSigint(io: Io): { signal: AbortSignal; remove: () => void } 
 }
 
 async function trainCommand(opts: TrainOpts, io: Io, oneByOneGiven: boolean) {
-  const { resolveTrainConfig } = await import('./train');
-  const { resolveNinConfig } = await import('./model');
   const checkpointDir = opts.checkpointDir === undefined ? undefined : path.resolve(opts.checkpointDir);
   // Check every option before the slow parts (backend start, data loading) begin.
   let config: ReturnType<typeof resolveTrainConfig>;

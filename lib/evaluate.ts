@@ -1,14 +1,47 @@
 /**
- * Evaluating a trained model on a labelled split: accuracy, per-class accuracy and the
- * confusion matrix, as `nin eval` prints them. The predictions come from `predict` in
- * lib/train.ts; this module only counts.
+ * Inference and evaluation: a model's predictions and accuracy on a labelled split, its
+ * per-class accuracy and the confusion matrix, as `nin eval` prints them.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { batches, FASHION_MNIST_CLASSES, FashionMnistSplit } from './data/fashionMnist';
 import { logitSpread } from './health';
-import { predict } from './train';
 import { ConfigError, positiveInt } from './validate';
+
+/** Number of rows of `logits` whose argmax equals the label. */
+export function countCorrect(logits: tf.Tensor2D, ys: tf.Tensor1D): tf.Scalar {
+  return tf.tidy(() => tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), tf.cast(ys, 'int32')), 'int32')) as tf.Scalar);
+}
+
+/** Fraction of `split` that `model` (in inference mode: no dropout) classifies correctly. */
+export function evaluateAccuracy(
+  model: tfl.LayersModel, split: FashionMnistSplit, options: { batchSize: number; resize: number },
+): number {
+  let correct = 0;
+  for (const { xs, ys } of batches(split, { ...options, shuffle: false, seed: 0, epoch: 0 })) {
+    const right = tf.tidy(() => countCorrect(model.predict(xs) as tf.Tensor2D, ys));
+    correct += right.dataSync()[0];
+    tf.dispose([xs, ys, right]);
+  }
+  return split.count === 0 ? 0 : correct / split.count;
+}
+
+/**
+ * Predicted class index for each of the first `count` examples of `split` (inference mode),
+ * `batchSize` examples per forward pass.
+ */
+export function predict(
+  model: tfl.LayersModel, split: FashionMnistSplit, resize: number, count = split.count, batchSize = 256,
+): number[] {
+  const sub: FashionMnistSplit = { ...split, count: Math.min(count, split.count) };
+  const out: number[] = [];
+  for (const { xs, ys } of batches(sub, { batchSize, resize, shuffle: false, seed: 0, epoch: 0 })) {
+    const classes = tf.tidy(() => tf.argMax(model.predict(xs) as tf.Tensor2D, 1));
+    out.push(...classes.dataSync());
+    tf.dispose([xs, ys, classes]);
+  }
+  return out;
+}
 
 /** One class's row of an evaluation. */
 export interface ClassAccuracy {

@@ -16,6 +16,8 @@ export * from './backend';
 export * from './model';
 export * from './data/idx';
 export * from './data/fashionMnist';
+export * from './trainConfig';
+export * from './optimizers';
 export * from './train';
 export * from './health';
 export * from './checkpoint';

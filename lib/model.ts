@@ -7,7 +7,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { deriveSeed } from './random';
-import { ConfigError, inRange, knownKeys, oneOf, positiveInt } from './validate';
+import { ConfigError, inRange, oneOf, positiveInt, withDefaults } from './validate';
 
 /** Smallest square input that still has one pixel left after the third max-pool. */
 export const MIN_INPUT_SIZE = 67;
@@ -55,8 +55,7 @@ export const NIN_DEFAULTS: Readonly<NinConfig> = Object.freeze({
 
 /** Fills defaults and checks every field; throws a ConfigError naming the first bad one. */
 export function resolveNinConfig(partial: Partial<NinConfig> = {}): NinConfig {
-  knownKeys('model', partial, NIN_DEFAULTS);
-  const c = { ...NIN_DEFAULTS, ...stripUndefined(partial) };
+  const c = withDefaults('model', partial, NIN_DEFAULTS);
   positiveInt('numClasses', c.numClasses, 2);
   positiveInt('inputChannels', c.inputChannels);
   positiveInt('oneByOneCount', c.oneByOneCount, 0, 3);
@@ -67,16 +66,20 @@ export function resolveNinConfig(partial: Partial<NinConfig> = {}): NinConfig {
   oneOf('head', c.head, ['gap', 'dense'] as const);
   oneOf('init', c.init, KERNEL_INITS);
   if (c.seed !== undefined) positiveInt('seed', c.seed, 0);
-  if (typeof c.inputSize !== 'number' || !Number.isInteger(c.inputSize) || c.inputSize < MIN_INPUT_SIZE) {
-    throw new ConfigError(
-      `input size must be an integer of at least ${MIN_INPUT_SIZE} px (smaller images vanish in the third ` +
-      `max-pool), got ${c.inputSize}`);
-  }
+  checkInputSize('inputSize', c.inputSize);
   return c;
 }
 
-function stripUndefined<T extends object>(o: T): Partial<T> {
-  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+/**
+ * Throws a ConfigError unless `value` is a whole number of pixels NiN can take: at least
+ * {@link MIN_INPUT_SIZE} (smaller images vanish in the third max-pool). `name` is the field.
+ */
+export function checkInputSize(name: string, value: unknown): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < MIN_INPUT_SIZE) {
+    throw new ConfigError(`${name} must be an integer of at least ${MIN_INPUT_SIZE} px for NiN (smaller images vanish ` +
+      `in the third max-pool), got ${String(value)}`);
+  }
+  return value;
 }
 
 export interface NinBlockOptions {

@@ -13,7 +13,7 @@
  * `NIN_PROFILE=full|cpu|tiny` overrides the choice.
  */
 import type { BackendInfo } from './backend';
-import type { TrainConfig } from './train';
+import type { TrainConfig } from './trainConfig';
 import type { NinConfig } from './model';
 import { oneOf } from './validate';
 

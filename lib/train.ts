@@ -9,102 +9,12 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { batches, FashionMnistSplit, numBatches } from './data/fashionMnist';
-import { ConfigError, inRange, knownKeys, oneOf, positiveFinite, positiveInt } from './validate';
-import { MIN_INPUT_SIZE } from './model';
+import { ConfigError } from './validate';
 import { deriveSeed } from './random';
+import { resolveTrainConfig, TrainConfig } from './trainConfig';
+import { disposeOptimizer, hasOptimizerState, learningRateAt, makeOptimizer, optimizerKind, setLearningRate } from './optimizers';
+import { countCorrect, evaluateAccuracy } from './evaluate';
 import { absSum, HealthConfig, HealthMonitor, logitSpread, StepPosition, StepVitals } from './health';
-
-export interface TrainConfig {
-  /** Passes over the training set. @default 5 */
-  numEpochs: number;
-  /**
-   * Which update rule: `sgd` (the chapter's; with `momentum` if set) or `adam` (Kingma & Ba,
-   * β1 0.9, β2 0.999, ε 1e-7; its two moving averages per weight are saved in checkpoints).
-   * Adam wants a much smaller `lr` than SGD, typically 0.001. @default 'sgd'
-   */
-  optimizer: OptimizerName;
-  /** Learning rate (NiN takes a larger one than AlexNet); the peak when a schedule decays it. @default 0.1 */
-  lr: number;
-  /**
-   * How the learning rate moves over the run: `constant` (the chapter's), or `cosine`, which
-   * starts at `lr` and follows half a cosine down towards 0 at the last step of the last
-   * epoch. See {@link learningRateAt}. @default 'constant'
-   */
-  lrSchedule: LrSchedule;
-  /**
-   * Steps over which the rate climbs linearly from `lr / warmupSteps` to `lr` before the
-   * schedule starts (the cosine then spans the remaining steps). A warm-up keeps the first,
-   * largest updates of a freshly initialised network small while its features form; see
-   * {@link learningRateAt}. 0 turns it off. @default 0
-   */
-  warmupSteps: number;
-  /**
-   * SGD momentum in [0, 1): 0 is the chapter's plain SGD; 0.9 is the usual heavy-ball value.
-   * Its velocity (one tensor per weight) is part of the optimizer's state, which checkpoints
-   * save. Only for `sgd` (Adam has its own averages). @default 0
-   */
-  momentum: number;
-  /** Examples per step. @default 128 */
-  batchSize: number;
-  /** Side the 28×28 images are resized to, per batch; must match the model's input. @default 224 */
-  resize: number;
-  /**
-   * Seed of the per-epoch shuffle and of the dropout masks: the mask of step s of epoch e is
-   * drawn from `deriveSeed(seed, e, s, piece)`, so a run is reproducible and can be resumed
-   * at any step. @default 0
-   */
-  seed: number;
-  /**
-   * Examples per forward/backward pass. A batch larger than this is processed in pieces
-   * whose gradients are summed before the one SGD update: the same step, less memory.
-   * Undefined picks it from the activation size: the whole batch, except on wasm, whose heap
-   * cannot pass ~2 GB, where activations are kept near 1 GB. @default undefined (auto)
-   */
-  microBatchSize?: number;
-}
-
-export const OPTIMIZERS = ['sgd', 'adam'] as const;
-export type OptimizerName = (typeof OPTIMIZERS)[number];
-
-export const LR_SCHEDULES = ['constant', 'cosine'] as const;
-export type LrSchedule = (typeof LR_SCHEDULES)[number];
-
-export const TRAIN_DEFAULTS: Readonly<TrainConfig> = Object.freeze({
-  numEpochs: 5,
-  optimizer: 'sgd',
-  lr: 0.1,
-  lrSchedule: 'constant',
-  warmupSteps: 0,
-  momentum: 0,
-  batchSize: 128,
-  resize: 224,
-  seed: 0,
-  microBatchSize: undefined,
-});
-
-/** Fills defaults and checks every field; throws a ConfigError naming the first bad one. */
-export function resolveTrainConfig(partial: Partial<TrainConfig> = {}): TrainConfig {
-  knownKeys('training', partial, TRAIN_DEFAULTS);
-  const given = Object.fromEntries(Object.entries(partial).filter(([, v]) => v !== undefined));
-  const c = { ...TRAIN_DEFAULTS, ...given } as TrainConfig;
-  positiveInt('numEpochs', c.numEpochs);
-  oneOf('optimizer', c.optimizer, OPTIMIZERS);
-  positiveFinite('lr', c.lr);
-  oneOf('lrSchedule', c.lrSchedule, LR_SCHEDULES);
-  positiveInt('warmupSteps', c.warmupSteps, 0);
-  inRange('momentum', c.momentum, 0, 1);
-  if (c.optimizer === 'adam' && c.momentum > 0) {
-    throw new ConfigError(`momentum must be 0 with the adam optimizer (it keeps its own moving averages, β1 0.9), ` +
-      `got ${c.momentum}; leave momentum out, or use the sgd optimizer`);
-  }
-  positiveInt('batchSize', c.batchSize);
-  positiveInt('seed', c.seed, 0);
-  if (c.microBatchSize !== undefined) positiveInt('microBatchSize', c.microBatchSize);
-  if (!Number.isInteger(c.resize) || c.resize < MIN_INPUT_SIZE) {
-    throw new ConfigError(`resize must be an integer of at least ${MIN_INPUT_SIZE} px for NiN, got ${c.resize}`);
-  }
-  return c;
-}
 
 /** One row of the history: what d2l's trainer prints after each epoch. */
 export interface EpochResult {
@@ -206,11 +116,6 @@ export interface TrainData {
 /** Mean softmax cross-entropy of integer labels `ys` [N] against `logits` [N, classes]. */
 export function crossEntropy(logits: tf.Tensor2D, ys: tf.Tensor1D): tf.Scalar {
   return tf.tidy(() => tf.losses.softmaxCrossEntropy(tf.oneHot(ys, logits.shape[1]), logits) as tf.Scalar);
-}
-
-/** Number of rows of `logits` whose argmax equals the label. */
-function countCorrect(logits: tf.Tensor2D, ys: tf.Tensor1D): tf.Scalar {
-  return tf.tidy(() => tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), tf.cast(ys, 'int32')), 'int32')) as tf.Scalar);
 }
 
 /** Activation memory the wasm backend may spend on one forward/backward pass. */
@@ -347,76 +252,7 @@ function checkProgress(progress: TrainProgress, config: TrainConfig, steps: numb
   }
 }
 
-/** Adam's constants (tfjs's defaults, with ε fixed rather than taken from the backend). */
-export const ADAM = Object.freeze({ beta1: 0.9, beta2: 0.999, epsilon: 1e-7 });
-
-/** The fields that pick the update rule; `optimizer` may be left out (SGD). */
-type UpdateRule = Pick<TrainConfig, 'momentum'> & { optimizer?: OptimizerName };
-
-/** `sgd`, `momentum` or `adam`: the update rule a config describes, as checkpoints name it. */
-export function optimizerKind(config: UpdateRule): 'sgd' | 'momentum' | 'adam' {
-  if (config.optimizer === 'adam') return 'adam';
-  return config.momentum > 0 ? 'momentum' : 'sgd';
-}
-
-/** Whether the config's optimizer keeps per-weight state (momentum's velocity, Adam's averages). */
-export function hasOptimizerState(config: UpdateRule): boolean {
-  return optimizerKind(config) !== 'sgd';
-}
-
-/** The optimizer a config asks for: plain SGD, SGD with momentum when `momentum > 0`, or Adam. */
-export function makeOptimizer(config: UpdateRule & Pick<TrainConfig, 'lr'>): tf.Optimizer {
-  switch (optimizerKind(config)) {
-    case 'adam': return tf.train.adam(config.lr, ADAM.beta1, ADAM.beta2, ADAM.epsilon);
-    case 'momentum': return tf.train.momentum(config.lr, config.momentum);
-    case 'sgd': return tf.train.sgd(config.lr);
-  }
-}
-
-/**
- * Sets the rate of the next steps. (tfjs's SGD and momentum optimizers have a setter; Adam
- * reads its `learningRate` field at every step.)
- */
-export function setLearningRate(optimizer: tf.Optimizer, lr: number): void {
-  // By name, not instanceof: a second copy of tfjs-core (a notebook's own import) has its own classes.
-  const name = optimizer.getClassName();
-  if (name === 'SGD' || name === 'Momentum') {
-    (optimizer as tf.SGDOptimizer).setLearningRate(lr);
-  } else if (name === 'Adam') {
-    (optimizer as unknown as { learningRate: number }).learningRate = lr;
-  } else {
-    throw new Error(`setLearningRate: unsupported optimizer ${name}`);
-  }
-}
-
-/**
- * Releases an optimizer's tensors. (tfjs 4's `MomentumOptimizer.dispose` frees the velocity
- * but not the learning-rate scalar it inherits from SGD; disposing twice is harmless.)
- */
-export function disposeOptimizer(optimizer: tf.Optimizer): void {
-  optimizer.dispose();
-  (optimizer as unknown as { c?: tf.Tensor }).c?.dispose();
-}
-
-/**
- * The learning rate of step `step` (0-based, counted from the run's first step) of a run of
- * `config.numEpochs × stepsPerEpoch` steps. The first `warmupSteps` steps climb linearly,
- * `lr · (step + 1) / warmupSteps`; after them the rate is `lr` throughout for `constant`, and
- * for `cosine` `lr · ½(1 + cos(π · t))`, where t goes from 0 after the warm-up to 1 at the last
- * step, so the rate falls from `lr` to nearly 0. A resumed run that asks for more epochs
- * stretches the rest of its cosine.
- */
-export function learningRateAt(
-  config: Pick<TrainConfig, 'lr' | 'lrSchedule' | 'numEpochs'> & { warmupSteps?: number }, step: number, stepsPerEpoch: number,
-): number {
-  const warmup = config.warmupSteps ?? 0;
-  if (step < warmup) return config.lr * (step + 1) / warmup;
-  if (config.lrSchedule === 'constant') return config.lr;
-  const total = config.numEpochs * stepsPerEpoch - warmup;
-  const t = total <= 0 ? 1 : Math.min(step - warmup, total) / total;
-  return config.lr * 0.5 * (1 + Math.cos(Math.PI * t));
-}
-
+/** Lets timers and signal handlers run (a step's `await`s alone never reach the event loop). */
 /** Lets timers and signal handlers run (a step's `await`s alone never reach the event loop). */
 const turnEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 
@@ -538,34 +374,4 @@ function settleEpochEnd(health: HealthMonitor, test: FashionMnistSplit, config: 
   } finally {
     tf.dispose([first.value.xs, first.value.ys]);
   }
-}
-
-/** Fraction of `split` that `model` (in inference mode: no dropout) classifies correctly. */
-export function evaluateAccuracy(
-  model: tfl.LayersModel, split: FashionMnistSplit, options: { batchSize: number; resize: number },
-): number {
-  let correct = 0;
-  for (const { xs, ys } of batches(split, { ...options, shuffle: false, seed: 0, epoch: 0 })) {
-    const right = tf.tidy(() => countCorrect(model.predict(xs) as tf.Tensor2D, ys));
-    correct += right.dataSync()[0];
-    tf.dispose([xs, ys, right]);
-  }
-  return split.count === 0 ? 0 : correct / split.count;
-}
-
-/**
- * Predicted class index for each of the first `count` examples of `split` (inference mode),
- * `batchSize` examples per forward pass.
- */
-export function predict(
-  model: tfl.LayersModel, split: FashionMnistSplit, resize: number, count = split.count, batchSize = 256,
-): number[] {
-  const sub: FashionMnistSplit = { ...split, count: Math.min(count, split.count) };
-  const out: number[] = [];
-  for (const { xs, ys } of batches(sub, { batchSize, resize, shuffle: false, seed: 0, epoch: 0 })) {
-    const classes = tf.tidy(() => tf.argMax(model.predict(xs) as tf.Tensor2D, 1));
-    out.push(...classes.dataSync());
-    tf.dispose([xs, ys, classes]);
-  }
-  return out;
 }

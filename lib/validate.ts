@@ -51,6 +51,16 @@ export function knownKeys(part: string, given: object, defaults: object): void {
   }
 }
 
+/**
+ * A config with `defaults` under what `partial` gives (fields given as undefined keep their
+ * default), after rejecting unknown fields. Each part's resolver then checks the values.
+ */
+export function withDefaults<T extends object>(part: string, partial: Partial<T>, defaults: Readonly<T>): T {
+  knownKeys(part, partial, defaults);
+  const given = Object.fromEntries(Object.entries(partial).filter(([, v]) => v !== undefined));
+  return { ...defaults, ...given } as T;
+}
+
 function show(value: unknown): string {
   return typeof value === 'string' ? JSON.stringify(value) : String(value);
 }

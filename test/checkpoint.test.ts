@@ -18,7 +18,9 @@ import {
 } from '../lib/checkpoint';
 import { FashionMnistSplit } from '../lib/data/fashionMnist';
 import { nin, resolveNinConfig } from '../lib/model';
-import { disposeOptimizer, EpochResult, learningRateAt, makeOptimizer, resolveTrainConfig, train, TrainConfig } from '../lib/train';
+import { disposeOptimizer, learningRateAt, makeOptimizer } from '../lib/optimizers';
+import { EpochResult, train } from '../lib/train';
+import { resolveTrainConfig, TrainConfig } from '../lib/trainConfig';
 import { ConfigError } from '../lib/validate';
 
 before(async () => {

@@ -9,7 +9,8 @@ import { selectBackend } from '../lib/backend';
 import { FASHION_MNIST_CLASSES, FashionMnistSplit } from '../lib/data/fashionMnist';
 import { confusionMatrix, evaluateModel, formatEvaluation, modelInputSize, perClassAccuracy, summarize } from '../lib/evaluate';
 import { nin } from '../lib/model';
-import { evaluateAccuracy, predict, train } from '../lib/train';
+import { evaluateAccuracy, predict } from '../lib/evaluate';
+import { train } from '../lib/train';
 import { ConfigError } from '../lib/validate';
 
 before(async () => {

@@ -13,7 +13,8 @@ import type * as tfl from '@tensorflow/tfjs-layers';
 import { selectBackend } from '../lib/backend';
 import { FashionMnistSplit } from '../lib/data/fashionMnist';
 import { nin, resolveNinConfig } from '../lib/model';
-import { resolveTrainConfig, train } from '../lib/train';
+import { resolveTrainConfig } from '../lib/trainConfig';
+import { train } from '../lib/train';
 import {
   DeadNetworkError, DivergedError, HealthMonitor, logitSpread, nonFiniteWeights, resolveHealthConfig,
 } from '../lib/health';

@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { chooseProfile, describeProfile, PROFILES } from '../lib/profiles';
-import { resolveTrainConfig } from '../lib/train';
+import { resolveTrainConfig } from '../lib/trainConfig';
 import { resolveNinConfig } from '../lib/model';
 import { ConfigError } from '../lib/validate';
 import type { BackendInfo } from '../lib/backend';

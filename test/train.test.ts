@@ -9,26 +9,10 @@ import type * as tfl from '@tensorflow/tfjs-layers';
 import { selectBackend } from '../lib/backend';
 import { FashionMnistSplit } from '../lib/data/fashionMnist';
 import { nin } from '../lib/model';
-import {
-  BatchInfo,
-  autoMicroBatchSize,
-  makeOptimizer,
-  disposeOptimizer,
-  learningRateAt,
-  LrSchedule,
-  OptimizerName,
-  setLearningRate,
-  TrainConfig,
-  sgdStep,
-  EpochResult,
-  TRAIN_DEFAULTS,
-  TrainHistory,
-  crossEntropy,
-  evaluateAccuracy,
-  predict,
-  resolveTrainConfig,
-  train,
-} from '../lib/train';
+import { autoMicroBatchSize, BatchInfo, crossEntropy, EpochResult, sgdStep, train, TrainHistory } from '../lib/train';
+import { disposeOptimizer, learningRateAt, makeOptimizer, setLearningRate } from '../lib/optimizers';
+import { LrSchedule, OptimizerName, resolveTrainConfig, TRAIN_DEFAULTS, TrainConfig } from '../lib/trainConfig';
+import { evaluateAccuracy, predict } from '../lib/evaluate';
 import { ConfigError } from '../lib/validate';
 import { DivergedError } from '../lib/health';
 
