@@ -5,11 +5,10 @@
  * update; each figure is the median over `steps` timed steps after one warm-up step.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { knownKeys, positiveInt } from './validate';
+import { positiveInt, withDefaults } from './validate';
 import type * as tfl from '@tensorflow/tfjs-layers';
-import { countFlops, countParams, MIN_INPUT_SIZE, nin } from './model';
+import { checkInputSize, countFlops, countParams, nin } from './model';
 import { autoMicroBatchSize, sgdStep } from './train';
-import { ConfigError } from './validate';
 
 export interface BenchConfig {
   /** Input side in pixels. @default 96 */
@@ -23,12 +22,8 @@ export interface BenchConfig {
 export const BENCH_DEFAULTS: Readonly<BenchConfig> = Object.freeze({ resize: 96, batchSize: 128, steps: 5 });
 
 export function resolveBenchConfig(partial: Partial<BenchConfig> = {}): BenchConfig {
-  knownKeys('bench', partial, BENCH_DEFAULTS);
-  const given = Object.fromEntries(Object.entries(partial).filter(([, v]) => v !== undefined));
-  const c = { ...BENCH_DEFAULTS, ...given } as BenchConfig;
-  if (!Number.isInteger(c.resize) || c.resize < MIN_INPUT_SIZE) {
-    throw new ConfigError(`resize must be an integer of at least ${MIN_INPUT_SIZE} px for NiN, got ${c.resize}`);
-  }
+  const c = withDefaults('bench', partial, BENCH_DEFAULTS);
+  checkInputSize('resize', c.resize);
   positiveInt('batchSize', c.batchSize);
   positiveInt('steps', c.steps);
   return c;

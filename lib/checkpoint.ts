@@ -15,19 +15,26 @@
  * steps of epoch 3. Writing is atomic: files go into `NAME.tmp-PID/`, are fsynced, and the
  * folder is renamed into place; then `latest.json` is replaced the same way (written aside,
  * renamed). A process killed at any moment leaves `latest.json` naming a complete checkpoint.
- * Older checkpoints and leftovers of killed writes are removed after each save and on load.
+ *
+ * Only what a run wrote is ever removed: folders named like a checkpoint that hold this
+ * format's state.json, and the leftovers of its own killed writes (`epoch-….tmp-PID`,
+ * `latest.json.tmp-PID`). Anything else in the folder is left alone. When `latest.json` is
+ * missing, damaged or names a missing folder, the newest complete checkpoint folder is used.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import * as tf from '@tensorflow/tfjs-core';
-import * as tfl from '@tensorflow/tfjs-layers';
+import type * as tf from '@tensorflow/tfjs-core';
+import type * as tfl from '@tensorflow/tfjs-layers';
 import { numBatches } from './data/fashionMnist';
-import { KernelInit, NinConfig, resolveNinConfig } from './model';
-import { disposeOptimizer, hasOptimizerState, learningRateAt, makeOptimizer, optimizerKind } from './optimizers';
-import { EpochResult, PartialEpoch } from './train';
-import { LrSchedule, OptimizerName, resolveTrainConfig, TrainConfig } from './trainConfig';
-import { ConfigError } from './validate';
+import { FileError, fsReason, isObject, readJson, replaceFile, statOrUndefined, syncDir, userFsCode, writeSynced } from './files';
 import { DivergedError, nonFiniteWeights } from './health';
+import { loadLayersModelFromFolder, MODEL_FILE, saveLayersModel, WEIGHTS_FILE } from './layersFolder';
+import { nin, NinConfig, resolveNinConfig } from './model';
+import { learningRateAt, optimizerKind, hasOptimizerState } from './optimizers';
+import { OPTIMIZER_FILE, OptimizerState, optimizerSlots, restoreOptimizer } from './optimizerState';
+import type { EpochResult, PartialEpoch } from './train';
+import { resolveTrainConfig, TrainConfig } from './trainConfig';
+import { ConfigError } from './validate';
 
 /** `format` of state.json and latest.json. */
 export const CHECKPOINT_FORMAT = 'nin-tfjs-checkpoint';
@@ -35,38 +42,8 @@ export const CHECKPOINT_FORMAT = 'nin-tfjs-checkpoint';
 export const CHECKPOINT_VERSION = 2;
 /** The pointer to the last complete checkpoint. */
 export const LATEST_FILE = 'latest.json';
-/** A checkpoint's (or any saved model's) topology and weights manifest. */
-export const MODEL_FILE = 'model.json';
-/** The weights, as model.json's manifest describes them. */
-export const WEIGHTS_FILE = 'weights.bin';
 /** A checkpoint's {@link CheckpointState}. */
 export const STATE_FILE = 'state.json';
-/** The optimizer's slot variables (see {@link OptimizerState}). */
-export const OPTIMIZER_FILE = 'optimizer.bin';
-
-/**
- * The optimizer as state.json records it. Plain SGD has no per-weight (slot) variables: its
- * update depends only on the learning rate. Momentum keeps one velocity tensor per trainable
- * weight, in the model's `trainableWeights` order; Adam keeps two (first the averages of the
- * gradients for every weight, then those of their squares). Their values are in optimizer.bin.
- * `iterations` is the optimizer's step counter; `lr` is the rate the next step will use.
- */
-export interface OptimizerState {
-  name: 'sgd' | 'momentum' | 'adam';
-  lr: number;
-  momentum: number;
-  iterations: number;
-  slots: { name: string; shape: number[] }[];
-  /**
-   * Adam only: β1^(t+1) and β2^(t+1) exactly as the optimizer held them (products of float32
-   * multiplications; recomputing them with `pow`, as tfjs's `setWeights` does, rounds
-   * differently and a resumed run would drift from the uninterrupted one in the last bits).
-   */
-  betaPowers?: [number, number];
-}
-
-/** Adam's running powers of β1 and β2 (tfjs keeps them as scalar variables). */
-interface AdamInternals { accBeta1: tf.Variable; accBeta2: tf.Variable }
 
 /** What the caller knows about a run; {@link saveCheckpoint} adds the rest of {@link CheckpointState}. */
 export interface CheckpointContents {
@@ -128,104 +105,39 @@ export interface CheckpointLocation {
   path: string;
 }
 
+
+const CHECKPOINT_FOLDER = /^epoch-(\d{4,})(?:-step-(\d{6,}))?$/;
+/** Leftovers of this format's own killed writes; nothing else named *.tmp-N is touched. */
+const LEFTOVER = /^(epoch-\d{4,}(-step-\d{6,})?|latest\.json)\.tmp-\d+$/;
+
 /** Folder name for a position: `epoch-0002` (2 epochs done), `epoch-0002-step-000013` (+13 steps). */
 export function checkpointName(epochsCompleted: number, steps = 0): string {
   const e = `epoch-${String(epochsCompleted).padStart(4, '0')}`;
   return steps > 0 ? `${e}-step-${String(steps).padStart(6, '0')}` : e;
 }
 
-const CHECKPOINT_FOLDER = /^epoch-\d{4,}(-step-\d{6,})?$/;
-const LEFTOVER = /\.tmp-\d+$/;
+/** A checkpoint folder name's position, for ordering: epochs × 1e7 + steps. */
+function position(name: string): number {
+  const m = CHECKPOINT_FOLDER.exec(name);
+  return m ? Number(m[1]) * 1e7 + Number(m[2] ?? 0) : -1;
+}
 
 // ---------------------------------------------------------------------------------------------
 // Writing
 
-/** Writes `data` to `file` and flushes it to disk before returning. */
-function writeSynced(file: string, data: string | Uint8Array): void {
-  const fd = fs.openSync(file, 'w');
-  try {
-    fs.writeFileSync(fd, data);
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-}
-
-/** Flushes a directory's entries (a rename) to disk; a filesystem that refuses is left be. */
-function syncDir(dir: string): void {
-  let fd: number | undefined;
-  try {
-    fd = fs.openSync(dir, 'r');
-    fs.fsyncSync(fd);
-  } catch {
-    // Some filesystems cannot fsync a directory; the rename is atomic all the same.
-  } finally {
-    if (fd !== undefined) fs.closeSync(fd);
-  }
-}
-
-/** The standard model.json of a layers model (what tfjs's own file and HTTP handlers write). */
-function modelJson(artifacts: tf.io.ModelArtifacts): tf.io.ModelJSON {
-  const json: tf.io.ModelJSON = {
-    modelTopology: artifacts.modelTopology as object,
-    format: artifacts.format ?? 'layers-model',
-    generatedBy: artifacts.generatedBy,
-    convertedBy: artifacts.convertedBy ?? null,
-    weightsManifest: [{ paths: [WEIGHTS_FILE], weights: artifacts.weightSpecs ?? [] }],
-  };
-  if (artifacts.trainingConfig != null) json.trainingConfig = artifacts.trainingConfig;
-  if (artifacts.userDefinedMetadata != null) json.userDefinedMetadata = artifacts.userDefinedMetadata;
-  return json;
-}
-
-/**
- * Writes `model` as `folder/model.json` + `folder/weights.bin` (TensorFlow.js layers format,
- * loadable by `tf.loadLayersModel` from files, HTTP or memory), fsyncing both.
- */
-export async function saveLayersModel(model: tfl.LayersModel, folder: string): Promise<void> {
-  fs.mkdirSync(folder, { recursive: true });
-  await model.save(tf.io.withSaveHandler(async (artifacts) => {
-    const weights = artifacts.weightData === undefined ? new ArrayBuffer(0) : tf.io.CompositeArrayBuffer.join(artifacts.weightData);
-    writeSynced(path.join(folder, WEIGHTS_FILE), new Uint8Array(weights));
-    writeSynced(path.join(folder, MODEL_FILE), `${JSON.stringify(modelJson(artifacts))}\n`);
-    return { modelArtifactsInfo: tf.io.getModelArtifactsInfoForJSON(artifacts) };
-  }));
-}
-
-/**
- * The slot variables of `optimizer` (momentum's velocity, Adam's averages; none for plain SGD)
- * as names, shapes and one float32 buffer in order, and Adam's powers of β.
- */
-async function optimizerSlots(optimizer: tf.Optimizer): Promise<{
-  slots: OptimizerState['slots']; bytes: Uint8Array; betaPowers?: [number, number];
-}> {
-  const [iter, ...slots] = await optimizer.getWeights();
-  iter.tensor.dispose(); // a fresh scalar; the slots are the optimizer's own variables
-  const values = await Promise.all(slots.map((s) => s.tensor.data<'float32'>()));
-  const all = new Float32Array(values.reduce((n, v) => n + v.length, 0));
-  let at = 0;
-  for (const v of values) {
-    all.set(v, at);
-    at += v.length;
-  }
-  const adam = optimizer.getClassName() === 'Adam' ? optimizer as unknown as AdamInternals : undefined;
-  return {
-    slots: slots.map((s) => ({ name: s.name, shape: [...s.tensor.shape] })),
-    bytes: new Uint8Array(all.buffer),
-    betaPowers: adam && [(await adam.accBeta1.data())[0], (await adam.accBeta2.data())[0]],
-  };
-}
-
 /**
  * Saves a checkpoint of `model`, `optimizer` and `contents` in `dir` (created if needed) and
  * points latest.json at it; see the module comment for the layout and why a kill cannot
- * corrupt it. Saving the position latest.json already names is a no-op. Older checkpoints
- * are removed. The optimizer may be left out for plain SGD (it has no state to save), not
- * with momentum or Adam: a run resumed without their state would not be the same run.
+ * corrupt it. Saving the position latest.json already names is a no-op. Refuses weights or
+ * optimizer state that are NaN or infinite (a DivergedError). A write that fails (a full
+ * disk, a permission) leaves nothing half-written and throws a FileError saying how much room
+ * a save needs. The optimizer may be left out for plain SGD (it has no state to save), not
+ * with momentum or Adam. Then this format's older checkpoints are removed
+ * ({@link cleanCheckpointDir}); `warnings` lists any that could not be.
  */
 export async function saveCheckpoint(
   dir: string, model: tfl.LayersModel, contents: CheckpointContents, optimizer?: tf.Optimizer,
-): Promise<CheckpointLocation & { state: CheckpointState }> {
+): Promise<CheckpointLocation & { state: CheckpointState; bytes: number; warnings: string[] }> {
   if (optimizer === undefined && hasOptimizerState(contents.train)) {
     throw new Error(`saveCheckpoint: a run with ${optimizerKind(contents.train)} must pass its optimizer, whose state ` +
       'the checkpoint keeps');
@@ -235,31 +147,39 @@ export async function saveCheckpoint(
   const state = checkpointState(contents, slots.slots, slots.betaPowers);
   const name = checkpointName(state.epochsCompleted, state.steps);
   const target = path.join(dir, name);
-  fs.mkdirSync(dir, { recursive: true });
   if (readPointerIfAny(dir)?.checkpoint === name && fs.existsSync(target)) {
-    return { dir, name, path: target, state: readState(path.join(target, STATE_FILE), dir) };
+    return { dir, name, path: target, state: readState(path.join(target, STATE_FILE), damaged(dir)), bytes: 0, warnings: [] };
   }
   const tmp = `${target}.tmp-${process.pid}`;
-  fs.rmSync(tmp, { recursive: true, force: true });
-  await saveLayersModel(model, tmp);
-  if (slots.slots.length > 0) writeSynced(path.join(tmp, OPTIMIZER_FILE), slots.bytes);
-  writeSynced(path.join(tmp, STATE_FILE), `${JSON.stringify(state, null, 2)}\n`);
-  syncDir(tmp);
-  fs.rmSync(target, { recursive: true, force: true }); // a stale folder a killed run renamed but never pointed at
-  fs.renameSync(tmp, target);
-  syncDir(dir);
+  let bytes = slots.bytes.byteLength;
+  try {
+    fs.mkdirSync(dir, { recursive: true });
+    fs.rmSync(tmp, { recursive: true, force: true });
+    bytes += await saveLayersModel(model, tmp);
+    if (slots.slots.length > 0) writeSynced(path.join(tmp, OPTIMIZER_FILE), slots.bytes);
+    const stateJson = `${JSON.stringify(state, null, 2)}\n`;
+    writeSynced(path.join(tmp, STATE_FILE), stateJson);
+    bytes += stateJson.length;
+    syncDir(tmp);
+    if (fs.existsSync(target)) removeOurs(dir, name); // a complete folder a killed run renamed but never pointed at
+    fs.renameSync(tmp, target);
+    syncDir(dir);
+    replaceFile(path.join(dir, LATEST_FILE), `${JSON.stringify(pointerTo(name, state), null, 2)}\n`, dir);
+  } catch (err) {
+    fs.rmSync(tmp, { recursive: true, force: true });
+    if (userFsCode(err) === undefined) throw err;
+    const need = (model.countParams() * 4 * (1 + (slots.slots.length > 0 ? slots.slots.length / model.trainableWeights.length : 0))) / 2 ** 20;
+    throw new FileError(`cannot save a checkpoint in ${dir} ${fsReason(err)}; a save needs about ${Math.ceil(need)} MB ` +
+      'there, and the checkpoints already in it are as they were', userFsCode(err));
+  }
+  return { dir, name, path: target, state, bytes, warnings: cleanCheckpointDir(dir, name) };
+}
 
-  const pointer: CheckpointPointer = {
+function pointerTo(name: string, state: CheckpointState): CheckpointPointer {
+  return {
     format: CHECKPOINT_FORMAT, version: CHECKPOINT_VERSION, checkpoint: name,
     epochsCompleted: state.epochsCompleted, steps: state.steps, savedAt: state.savedAt,
   };
-  const latest = path.join(dir, LATEST_FILE);
-  const latestTmp = `${latest}.tmp-${process.pid}`;
-  writeSynced(latestTmp, `${JSON.stringify(pointer, null, 2)}\n`);
-  fs.renameSync(latestTmp, latest);
-  syncDir(dir);
-  cleanCheckpointDir(dir, name);
-  return { dir, name, path: target, state };
 }
 
 /**
@@ -300,45 +220,53 @@ function checkpointState(
   };
 }
 
+/** Whether `dir/name` is a checkpoint folder this format wrote (its state.json says so). */
+function isOurCheckpoint(dir: string, name: string): boolean {
+  if (!CHECKPOINT_FOLDER.test(name)) return false;
+  try {
+    const state = JSON.parse(fs.readFileSync(path.join(dir, name, STATE_FILE), 'utf8')) as unknown;
+    return isObject(state) && state.format === CHECKPOINT_FORMAT;
+  } catch {
+    return false;
+  }
+}
+
+/** Removes `dir/name` if it is a checkpoint of ours or a leftover of our killed writes. */
+function removeOurs(dir: string, name: string): void {
+  if (LEFTOVER.test(name) || isOurCheckpoint(dir, name)) fs.rmSync(path.join(dir, name), { recursive: true, force: true });
+}
+
 /**
- * Removes every checkpoint folder of `dir` but `keep`, and leftovers (`*.tmp-PID`) of writes
- * that were killed. One run per checkpoint directory: another run's write in progress would
- * be removed too.
+ * Removes this format's checkpoint folders of `dir` other than `keep`, and the leftovers of
+ * its killed writes; nothing else. Returns one line for each entry that could not be removed
+ * (a permission, a read-only disk): the checkpoint `keep` is complete all the same. Call it
+ * only while holding the folder (see lib/folderLock.ts): another run's write in progress
+ * would look like a leftover.
  */
-export function cleanCheckpointDir(dir: string, keep: string): void {
+export function cleanCheckpointDir(dir: string, keep: string): string[] {
+  const problems: string[] = [];
   for (const entry of fs.readdirSync(dir)) {
-    if ((CHECKPOINT_FOLDER.test(entry) && entry !== keep) || LEFTOVER.test(entry)) {
-      fs.rmSync(path.join(dir, entry), { recursive: true, force: true });
+    if (entry === keep) continue;
+    try {
+      removeOurs(dir, entry);
+    } catch (err) {
+      problems.push(`could not remove the old ${path.join(dir, entry)} ${fsReason(err)}`);
     }
   }
+  return problems;
 }
 
 // ---------------------------------------------------------------------------------------------
 // Reading
 
-/** Parses a JSON file, or throws a one-line ConfigError naming it and what to do. */
-function readJson(file: string, fix: string): unknown {
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch (err) {
-    throw new ConfigError(`${file} cannot be read (${(err as NodeJS.ErrnoException).code ?? String(err)}); ${fix}`);
-  }
-  try {
-    return JSON.parse(text);
-  } catch (err) {
-    const what = text.trim() === '' ? 'is empty' : `is not valid JSON (${String((err as Error).message).split('\n')[0]})`;
-    throw new ConfigError(`${file} ${what}; ${fix}`);
-  }
-}
-
-const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
+/** What to do about a damaged checkpoint of `dir`, in words. */
+const damaged = (dir: string) => `the checkpoint is damaged: delete ${dir} to start afresh, or resume from another checkpoint directory`;
 
 /** latest.json of `dir`, or undefined when there is none (a missing dir counts as none). */
 function readPointerIfAny(dir: string): CheckpointPointer | undefined {
   const file = path.join(dir, LATEST_FILE);
   if (!fs.existsSync(file)) return undefined;
-  const fix = `it should name the last complete checkpoint folder; delete ${dir} to start afresh, or use another checkpoint directory`;
+  const fix = 'it should name the last complete checkpoint folder';
   const value = readJson(file, fix);
   if (!isObject(value) || value.format !== CHECKPOINT_FORMAT || typeof value.checkpoint !== 'string' ||
       !CHECKPOINT_FOLDER.test(value.checkpoint)) {
@@ -347,35 +275,74 @@ function readPointerIfAny(dir: string): CheckpointPointer | undefined {
   return value as unknown as CheckpointPointer;
 }
 
-/** Whether `dir` has a checkpoint pointer (latest.json), complete or not. */
-export function hasCheckpoint(dir: string): boolean {
-  return fs.existsSync(path.join(dir, LATEST_FILE));
+/** This format's complete checkpoint folders in `dir` (valid state.json, model and weights), newest first. */
+function completeCheckpoints(dir: string): string[] {
+  let entries: string[];
+  try {
+    entries = fs.readdirSync(dir);
+  } catch {
+    return [];
+  }
+  return entries
+    .filter((name) => isOurCheckpoint(dir, name) && [MODEL_FILE, WEIGHTS_FILE].every((f) => fs.existsSync(path.join(dir, name, f))))
+    .filter((name) => {
+      try {
+        readState(path.join(dir, name, STATE_FILE), '');
+        return true;
+      } catch {
+        return false;
+      }
+    })
+    .sort((a, b) => position(b) - position(a));
 }
 
-/** The last complete checkpoint of `dir`: the folder latest.json names, checked to exist. */
-export function latestCheckpoint(dir: string): CheckpointLocation {
-  const stat = fs.statSync(dir, { throwIfNoEntry: false });
+/** Whether `dir` holds a checkpoint: a pointer (latest.json), complete or not, or a complete checkpoint folder. */
+export function hasCheckpoint(dir: string): boolean {
+  return fs.existsSync(path.join(dir, LATEST_FILE)) || completeCheckpoints(dir).length > 0;
+}
+
+/**
+ * The last complete checkpoint of `dir`: the folder latest.json names, checked; when the
+ * pointer is missing, damaged or names a folder that is missing or damaged, the newest
+ * complete checkpoint folder, with `recovered` saying why.
+ */
+export function latestCheckpoint(dir: string): CheckpointLocation & { state: CheckpointState; recovered?: string } {
+  const stat = statOrUndefined(dir, 'checkpoint directory');
   if (!stat) {
     throw new ConfigError(`checkpoint directory ${dir} does not exist; train without --resume to create it ` +
       '(a run saves its first checkpoint at the end of epoch 1)');
   }
   if (!stat.isDirectory()) throw new ConfigError(`checkpoint directory ${dir} is not a directory; name the folder a run saved into`);
-  const pointer = readPointerIfAny(dir);
-  if (pointer === undefined) {
-    throw new ConfigError(`${dir} holds no complete checkpoint yet (no ${LATEST_FILE}; a run writes it at the end of ` +
-      'its first epoch); train without --resume to start afresh');
+  let problem: ConfigError;
+  try {
+    const pointer = readPointerIfAny(dir);
+    if (pointer === undefined) {
+      problem = new ConfigError(`${dir} holds no complete checkpoint yet (no ${LATEST_FILE}, and no complete epoch-NNNN ` +
+        'folder; a run writes its first at the end of epoch 1); train without --resume to start afresh');
+    } else {
+      const folder = path.join(dir, pointer.checkpoint);
+      if (!fs.statSync(folder, { throwIfNoEntry: false })?.isDirectory()) {
+        problem = new ConfigError(`${path.join(dir, LATEST_FILE)} names ${pointer.checkpoint}, which is missing from ${dir}, ` +
+          'and no other complete checkpoint is there; start afresh in a new checkpoint directory');
+      } else {
+        return { dir, name: pointer.checkpoint, path: folder, state: readState(path.join(folder, STATE_FILE), damaged(dir)) };
+      }
+    }
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    problem = err;
   }
-  const folder = path.join(dir, pointer.checkpoint);
-  if (!fs.statSync(folder, { throwIfNoEntry: false })?.isDirectory()) {
-    throw new ConfigError(`${path.join(dir, LATEST_FILE)} names ${pointer.checkpoint}, which is missing from ${dir}; ` +
-      `delete ${dir} to start afresh`);
-  }
-  return { dir, name: pointer.checkpoint, path: folder };
+  const newest = completeCheckpoints(dir)[0];
+  if (newest === undefined) throw problem;
+  const folder = path.join(dir, newest);
+  return {
+    dir, name: newest, path: folder, state: readState(path.join(folder, STATE_FILE), damaged(dir)),
+    recovered: `${problem.message.split(';')[0]}; using ${newest}, the newest complete checkpoint there`,
+  };
 }
 
 /** Reads and checks state.json; every problem is a one-line ConfigError naming the file. */
-function readState(file: string, dir: string): CheckpointState {
-  const fix = `the checkpoint is damaged: delete ${dir} to start afresh`;
+function readState(file: string, fix: string): CheckpointState {
   const value = readJson(file, fix);
   if (!isObject(value) || value.format !== CHECKPOINT_FORMAT) {
     throw new ConfigError(`${file} is not a ${CHECKPOINT_FORMAT} state file; ${fix}`);
@@ -414,147 +381,47 @@ function readState(file: string, dir: string): CheckpointState {
 }
 
 /** The state of the last complete checkpoint of `dir`, without loading the model. */
-export function readCheckpointState(dir: string): CheckpointLocation & { state: CheckpointState } {
-  const location = latestCheckpoint(dir);
-  return { ...location, state: readState(path.join(location.path, STATE_FILE), dir) };
-}
-
-/** Bytes a weight takes in weights.bin (quantized weights take their storage type's size). */
-function weightBytes(spec: tf.io.WeightsManifestEntry): number {
-  const size: Record<string, number> = { float32: 4, int32: 4, bool: 1, uint8: 1, uint16: 2, float16: 2, int16: 2, complex64: 8 };
-  const count = spec.shape.reduce((a, b) => a * b, 1);
-  return count * (size[spec.quantization?.dtype ?? spec.dtype] ?? 4);
+export function readCheckpointState(dir: string): ReturnType<typeof latestCheckpoint> {
+  return latestCheckpoint(dir);
 }
 
 /**
- * Loads a layers model from `folder/model.json` and the weight files its manifest names,
- * checking their sizes first. Problems are one-line ConfigErrors naming the file.
+ * Throws a ConfigError unless `model` is the NiN that `config` describes (same weights, same
+ * shapes): a foreign model dropped into a checkpoint folder is not resumed as NiN.
  */
-export async function loadLayersModelFromFolder(folder: string, fix: string): Promise<tfl.LayersModel> {
-  const file = path.join(folder, MODEL_FILE);
-  const json = readJson(file, fix);
-  if (!isObject(json) || !isObject(json.modelTopology) || !Array.isArray(json.weightsManifest)) {
-    throw new ConfigError(`${file} is not a TensorFlow.js layers model (no modelTopology or weightsManifest); ${fix}`);
+function checkIsNin(model: tfl.LayersModel, config: NinConfig, folder: string): void {
+  const expected = nin(config);
+  const shapes = (m: tfl.LayersModel) => m.weights.map((w) => `${w.originalName}:${w.shape.join('x')}`).join(',');
+  const same = shapes(expected) === shapes(model);
+  expected.dispose();
+  if (!same) {
+    throw new ConfigError(`${path.join(folder, MODEL_FILE)} is not the NiN its state.json describes (other layers or ` +
+      'weight shapes); resume only from checkpoints nin train wrote');
   }
-  const manifest = json.weightsManifest as tf.io.WeightsManifestConfig;
-  const specs: tf.io.WeightsManifestEntry[] = [];
-  const buffers: ArrayBuffer[] = [];
-  for (const group of manifest) {
-    for (const p of group.paths) {
-      const weightsFile = path.join(folder, p);
-      let bytes: Buffer;
-      try {
-        bytes = fs.readFileSync(weightsFile);
-      } catch (err) {
-        throw new ConfigError(`${weightsFile} (named in ${file}) cannot be read (${(err as NodeJS.ErrnoException).code ?? String(err)}); ${fix}`);
-      }
-      buffers.push(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer);
-    }
-    specs.push(...group.weights);
-  }
-  const expected = specs.reduce((s, spec) => s + weightBytes(spec), 0);
-  const actual = buffers.reduce((s, b) => s + b.byteLength, 0);
-  if (expected !== actual) {
-    throw new ConfigError(`the weights in ${folder} hold ${actual} bytes but ${file} describes ${expected}: ` +
-      `truncated or from another model; ${fix}`);
-  }
-  const artifacts = tf.io.getModelArtifactsForJSONSync(json as unknown as tf.io.ModelJSON, specs,
-    tf.io.CompositeArrayBuffer.join(buffers));
-  let model: tfl.LayersModel;
-  try {
-    model = await tfl.loadLayersModel({ load: async () => artifacts });
-  } catch (err) {
-    throw new ConfigError(`${file} could not be loaded as a TensorFlow.js layers model ` +
-      `(${String((err as Error).message ?? err).split('\n')[0]}); ${fix}`);
-  }
-  const bad = nonFiniteWeights(model);
-  if (bad.count > 0) {
-    model.dispose();
-    throw new ConfigError(`${folder} holds a model with ${bad.count.toLocaleString('en-US')} of ` +
-      `${bad.total.toLocaleString('en-US')} weights NaN or infinite (first in ${bad.layers[0]}): its training diverged; ` +
-      'use an earlier checkpoint or train again with a smaller learning rate');
-  }
-  return model;
 }
 
 /**
- * The optimizer of `train` (see {@link makeOptimizer}) with the state a checkpoint saved:
- * its step counter and, for momentum and Adam, their slots, checked against `model`'s
- * trainable weights (one slot per weight for momentum, two for Adam; same shapes, same order).
- * (A checkpoint saved before the first step has no slots yet: tfjs creates them then.)
- */
-async function restoreOptimizer(
-  folder: string, state: CheckpointState, train: TrainConfig, model: tfl.LayersModel, fix: string,
-): Promise<tf.Optimizer> {
-  const { slots, iterations, betaPowers } = state.optimizer;
-  const weights = model.trainableWeights.map((w) => w.shape.join('x'));
-  const expected = state.optimizer.name === 'adam' ? [...weights, ...weights] : weights;
-  const file = path.join(folder, OPTIMIZER_FILE);
-  if (slots.length > 0 && (slots.length !== expected.length || slots.some((s, i) => s.shape.join('x') !== expected[i]))) {
-    throw new ConfigError(`${path.join(folder, STATE_FILE)} lists ${slots.length} optimizer slots that do not match the ` +
-      `model's ${weights.length} trainable weights; ${fix}`);
-  }
-  let values = new Float32Array(0);
-  if (slots.length > 0) {
-    let bytes: Buffer;
-    try {
-      bytes = fs.readFileSync(file);
-    } catch (err) {
-      throw new ConfigError(`${file} cannot be read (${(err as NodeJS.ErrnoException).code ?? String(err)}); ${fix}`);
-    }
-    const expected = slots.reduce((n, s) => n + s.shape.reduce((a, b) => a * b, 1), 0) * 4;
-    if (bytes.byteLength !== expected) {
-      throw new ConfigError(`${file} holds ${bytes.byteLength} bytes but ${STATE_FILE} describes ${expected}: truncated; ${fix}`);
-    }
-    values = new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
-  }
-  const optimizer = makeOptimizer(train);
-  const named: { name: string; tensor: tf.Tensor }[] = [{ name: 'iter', tensor: tf.scalar(iterations, 'int32') }];
-  let at = 0;
-  for (const s of slots) {
-    const size = s.shape.reduce((a, b) => a * b, 1);
-    named.push({ name: s.name, tensor: tf.tensor(values.subarray(at, at + size), s.shape, 'float32') });
-    at += size;
-  }
-  try {
-    await optimizer.setWeights(named); // the slots become variables sharing these tensors' data
-    if (betaPowers !== undefined) {
-      const adam = optimizer as unknown as AdamInternals;
-      tf.tidy(() => {
-        adam.accBeta1.assign(tf.scalar(betaPowers[0]));
-        adam.accBeta2.assign(tf.scalar(betaPowers[1]));
-      });
-    }
-  } catch (err) {
-    disposeOptimizer(optimizer);
-    throw err;
-  } finally {
-    tf.dispose(named.map((n) => n.tensor));
-  }
-  return optimizer;
-}
-
-/**
- * Loads the last complete checkpoint of `dir` for resuming: its model (weights as saved),
- * state, and optimizer (built for `train`, by default the checkpoint's own training config,
- * with the saved step counter and slots). The caller disposes the model and the optimizer
- * ({@link disposeOptimizer}). Leftovers of killed writes and older checkpoints are removed.
+ * Loads the last complete checkpoint of `dir` for resuming: its model (weights as saved,
+ * checked to be the NiN its state describes), state, and optimizer (built for `train`, by
+ * default the checkpoint's own training config, with the saved step counter and slots). The
+ * caller disposes the model and the optimizer ({@link disposeOptimizer}). Leftovers of killed
+ * writes and this format's older checkpoints are removed.
  */
 export async function loadCheckpoint(dir: string, train?: TrainConfig): Promise<CheckpointLocation & {
-  model: tfl.LayersModel; optimizer: tf.Optimizer; state: CheckpointState;
+  model: tfl.LayersModel; optimizer: tf.Optimizer; state: CheckpointState; recovered?: string; warnings: string[];
 }> {
-  const { state, ...location } = readCheckpointState(dir);
-  const fix = `the checkpoint is damaged: delete ${dir} to start afresh`;
-  const model = await loadLayersModelFromFolder(location.path, fix);
+  const { state, ...location } = latestCheckpoint(dir);
+  const model = await loadLayersModelFromFolder(location.path, damaged(dir));
   let optimizer: tf.Optimizer;
   try {
-    optimizer = await restoreOptimizer(location.path, state, train ?? resolveTrainConfig(state.train), model, fix);
+    checkIsNin(model, resolveNinConfig(state.model), location.path);
+    optimizer = await restoreOptimizer(location.path, state.optimizer, train ?? resolveTrainConfig(state.train), model, damaged(dir));
   } catch (err) {
     model.dispose();
     throw err;
   }
-  cleanCheckpointDir(dir, location.name);
-  return { ...location, model, optimizer, state };
+  const warnings = cleanCheckpointDir(dir, location.name);
+  return { ...location, model, optimizer, state, warnings };
 }
 
 /** What {@link loadModelFromDir} found. */
@@ -562,80 +429,63 @@ export interface LoadedModel {
   model: tfl.LayersModel;
   /** The folder model.json was read from. */
   path: string;
-  /** The checkpoint's state, when `dir` was a checkpoint directory. */
+  /** The checkpoint's state, when it could be read. */
   state?: CheckpointState;
+  /** Set when latest.json or a state.json was damaged or missing: what was used instead. */
+  note?: string;
+}
+
+/** The checkpoint folders of `dir` that hold a model.json, newest first, the one latest.json names leading. */
+function modelFolders(dir: string): string[] {
+  const named = (() => {
+    try {
+      return readPointerIfAny(dir)?.checkpoint;
+    } catch {
+      return undefined;
+    }
+  })();
+  const all = fs.readdirSync(dir).filter((n) => CHECKPOINT_FOLDER.test(n) && fs.existsSync(path.join(dir, n, MODEL_FILE)))
+    .sort((a, b) => position(b) - position(a));
+  return named !== undefined && all.includes(named) ? [named, ...all.filter((n) => n !== named)] : all;
 }
 
 /**
  * Loads a saved model for evaluation from `dir`: either a folder holding model.json (+ its
- * weights), or a checkpoint directory (its latest checkpoint). Reads only; removes nothing.
+ * weights), or a checkpoint directory (the checkpoint latest.json names, else the newest
+ * folder with a model). A damaged state.json or latest.json does not stop an intact model
+ * from loading; `note` says what was missing. Reads only; removes nothing.
  */
 export async function loadModelFromDir(dir: string): Promise<LoadedModel> {
-  const stat = fs.statSync(dir, { throwIfNoEntry: false });
   const what = 'pass a checkpoint directory of `nin train --checkpoint-dir` or a folder with model.json and weights.bin';
+  const stat = statOrUndefined(dir, 'model directory');
   if (!stat) throw new ConfigError(`model directory ${dir} does not exist; ${what}`);
   if (!stat.isDirectory()) throw new ConfigError(`model directory ${dir} is not a directory; ${what}`);
   if (fs.existsSync(path.join(dir, MODEL_FILE))) {
     return { model: await loadLayersModelFromFolder(dir, what), path: dir };
   }
-  if (!fs.existsSync(path.join(dir, LATEST_FILE))) {
+  const [newest] = modelFolders(dir);
+  if (newest === undefined) {
     throw new ConfigError(`${dir} holds neither ${MODEL_FILE} nor a checkpoint (${LATEST_FILE}); ${what}`);
   }
-  const { state, ...location } = readCheckpointState(dir);
-  const model = await loadLayersModelFromFolder(location.path, `the checkpoint is damaged; ${what}`);
-  return { model, path: location.path, state };
+  const folder = path.join(dir, newest);
+  const model = await loadLayersModelFromFolder(folder, `the checkpoint is damaged; ${what}`);
+  let pointerNote: string | undefined;
+  try {
+    if (readPointerIfAny(dir)?.checkpoint !== newest) pointerNote = `${LATEST_FILE} does not name ${newest}; used it as the newest`;
+  } catch (err) {
+    pointerNote = `${(err as Error).message.split(';')[0]}; used ${newest}, the newest checkpoint folder`;
+  }
+  const beside = stateBeside(folder);
+  return { model, path: folder, state: beside.state, note: [pointerNote, beside.note].filter(Boolean).join('; ') || undefined };
 }
 
-// ---------------------------------------------------------------------------------------------
-// Resuming
-
-/** Options given for a resumed run; undefined means "as the checkpoint has it". */
-export interface ResumeOptions {
-  numEpochs?: number;
-  lr?: number;
-  batchSize?: number;
-  resize?: number;
-  seed?: number;
-  oneByOneCount?: number;
-  optimizer?: OptimizerName;
-  momentum?: number;
-  lrSchedule?: LrSchedule;
-  warmupSteps?: number;
-  init?: KernelInit;
-}
-
-/**
- * The configs a resumed run continues with: the checkpoint's, with `numEpochs` and `lr` taken
- * from `given` when set (a smaller learning rate after a divergence is a resume; with a
- * schedule, `lr` is its new peak and more epochs stretch it). Any other
- * option that differs from the checkpoint is a ConfigError naming it (through `flags`, e.g.
- * `resize` → `--resize`), as is asking for no more epochs than are done.
- */
-export function resumeConfigs(
-  state: CheckpointState, given: ResumeOptions, dir: string, flags: Record<string, string> = {},
-): { train: TrainConfig; model: NinConfig } {
-  const flag = (name: string) => flags[name] ?? name;
-  const saved = resolveTrainConfig(state.train);
-  const fixed: [keyof ResumeOptions, number | string | undefined][] = [
-    ['resize', saved.resize], ['batchSize', saved.batchSize], ['seed', saved.seed],
-    ['oneByOneCount', state.model.oneByOneCount], ['optimizer', saved.optimizer], ['momentum', saved.momentum],
-    ['lrSchedule', saved.lrSchedule], ['warmupSteps', saved.warmupSteps], ['init', resolveNinConfig(state.model).init],
-  ];
-  for (const [name, saved] of fixed) {
-    if (given[name] !== undefined && given[name] !== saved) {
-      throw new ConfigError(`cannot resume from ${dir}: ${flag(name)} ${given[name]} differs from the checkpoint's ` +
-        `${saved}; leave ${flag(name)} out to continue with ${saved}, or start afresh in another checkpoint directory`);
-    }
+/** The state.json beside a model, when there is a readable one. */
+function stateBeside(folder: string): { state?: CheckpointState; note?: string } {
+  const file = path.join(folder, STATE_FILE);
+  if (!fs.existsSync(file)) return {};
+  try {
+    return { state: readState(file, 'ignored') };
+  } catch (err) {
+    return { note: `${(err as Error).message.split(';')[0]}; evaluated the model without it` };
   }
-  const train = resolveTrainConfig({
-    ...state.train,
-    numEpochs: given.numEpochs ?? state.train.numEpochs, lr: given.lr ?? state.train.lr,
-  });
-  const done = state.epochsCompleted;
-  if (train.numEpochs < done || (train.numEpochs === done && state.steps === 0)) {
-    throw new ConfigError(`the checkpoint in ${dir} has already completed ${done} epoch${done === 1 ? '' : 's'}` +
-      `${given.numEpochs === undefined ? '' : ` (asked for ${given.numEpochs})`}; pass ${flag('numEpochs')} N with ` +
-      `N > ${done} to train further`);
-  }
-  return { train, model: resolveNinConfig(state.model) };
 }

@@ -5,29 +5,30 @@
  * prints exactly one JSON object on stdout and nothing else there. Errors are one line on
  * stderr and a non-zero exit; `--debug` adds the stack trace.
  */
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import * as cliProgress from 'cli-progress';
-import type * as tf from '@tensorflow/tfjs-core';
-import type * as tfl from '@tensorflow/tfjs-layers';
 import { BACKEND_CHOICES, BackendInfo, selectBackend } from './backend';
 import { FashionMnist, loadFashionMnist, numBatches } from './data/fashionMnist';
-import { countParams, formatLayerSummary, KernelInit, layerSummary, nin, NIN_DEFAULTS, NinConfig, resolveNinConfig } from './model';
+import { countParams, formatLayerSummary, KernelInit, layerSummary, nin, NIN_DEFAULTS } from './model';
 import { BENCH_DEFAULTS, benchmark, resolveBenchConfig } from './bench';
-import { disposeOptimizer, makeOptimizer } from './optimizers';
-import { EpochResult, PartialEpoch, train, TrainHistory, TrainProgress } from './train';
-import { LrSchedule, OptimizerName, resolveTrainConfig, TRAIN_DEFAULTS } from './trainConfig';
-import {
-  CheckpointState, hasCheckpoint, loadCheckpoint, loadModelFromDir, readCheckpointState, resumeConfigs, saveCheckpoint,
-} from './checkpoint';
+import { LrSchedule, OptimizerName, TRAIN_DEFAULTS } from './trainConfig';
 import { CONSTANT_OUTPUT_WARNING, evaluateModel, formatEvaluation, modelInputSize } from './evaluate';
 import { ConfigError } from './validate';
 import { DeadNetworkError, DivergedError, UnhealthyError } from './health';
+import { loadModelFromDir } from './checkpoint';
+import { describePosition, executeRun, planRun, RunOptions, RunOutcome, RunPlan } from './trainingRun';
+import { fixed, Io, trainReporter } from './reporter';
+import { StopReason, watchStopSignals } from './stopSignals';
+import { fsReason, userFsCode } from './files';
 
-/** Training was stopped by Ctrl-C (after saving what it could): exit 130, like a shell. */
+export type { Io } from './reporter';
+
+/** Training was stopped from outside (after saving what it could); exits like a shell would. */
 class Interrupted extends Error {
   override name = 'Interrupted';
+  constructor(message: string, readonly exitCode: number) {
+    super(message);
+  }
 }
 
 /** The exit status of a process stopped by SIGINT (128 + 2). */
@@ -44,14 +45,6 @@ function numberArg(value: string): number {
   return n;
 }
 
-/** Where a command writes; tests pass their own. */
-export interface Io {
-  out: (text: string) => void;
-  err: (text: string) => void;
-  /** Whether stderr is a terminal (progress bar) or not (plain lines). */
-  isTTY: boolean;
-}
-
 const processIo: Io = {
   out: (t) => process.stdout.write(t),
   err: (t) => process.stderr.write(t),
@@ -59,7 +52,6 @@ const processIo: Io = {
 };
 
 const json = (value: unknown) => `${JSON.stringify(value, null, 2)}\n`;
-const fixed = (x: number, digits = 3) => x.toFixed(digits);
 
 function dataSummary(data: FashionMnist) {
   return {
@@ -104,221 +96,115 @@ async function data(opts: { dataDir?: string; json?: boolean }, io: Io) {
 }
 
 interface TrainOpts {
-  epochs?: number; optimizer?: string; lr?: number; lrSchedule?: string; warmupSteps?: number; init?: string; momentum?: number; batchSize?: number; resize?: number; seed?: number;
-  trainLimit?: number; testLimit?: number; backend?: string; dataDir?: string; oneByOne: number; json?: boolean;
-  checkpointDir?: string; resume?: boolean;
+  epochs?: number; optimizer?: string; lr?: number; lrSchedule?: string; warmupSteps?: number; init?: string; momentum?: number;
+  batchSize?: number; resize?: number; seed?: number; trainLimit?: number; testLimit?: number; backend?: string; dataDir?: string;
+  oneByOne: number; json?: boolean; checkpointDir?: string; resume?: boolean;
 }
 
 /** How to continue a run saved in `dir`, as a command the user can paste. */
 const resumeCommand = (dir: string) => `nin train --resume --checkpoint-dir ${dir}`;
 
-/** "epoch 2 complete" / "epoch 2 complete + 13 steps of epoch 3". */
-function describePosition(epochs: number, partial?: PartialEpoch): string {
-  const done = epochs === 0 ? 'no epoch complete' : `epoch ${epochs} complete`;
-  return partial && partial.steps > 0 ? `${done} + ${partial.steps} step${partial.steps === 1 ? '' : 's'} of epoch ${partial.epoch}` : done;
-}
-
-/** Makes sure checkpoints can be written to `dir` before any training time is spent. */
-function prepareCheckpointDir(dir: string): void {
-  try {
-    fs.mkdirSync(dir, { recursive: true });
-    fs.accessSync(dir, fs.constants.W_OK);
-  } catch (err) {
-    throw new ConfigError(`checkpoint directory ${dir} cannot be created or written ` +
-      `(${(err as NodeJS.ErrnoException).code ?? String(err)}); choose another --checkpoint-dir`);
-  }
-}
-
-/**
- * Stops training cleanly on the first Ctrl-C (after the current step); a second one exits at
- * once. Installed only while training runs; `remove` takes it away again.
- */
-function interruptOnSigint(io: Io): { signal: AbortSignal; remove: () => void } {
-  const controller = new AbortController();
-  const onSigint = () => {
-    if (controller.signal.aborted) {
-      io.err('nin: second Ctrl-C: exiting now; the last complete checkpoint stays as it was\n');
-      process.exit(EXIT_INTERRUPTED);
-    }
-    io.err(`${io.isTTY ? '\n' : ''}nin: Ctrl-C: stopping after this step (press again to quit at once)\n`);
-    controller.abort();
-  };
-  process.on('SIGINT', onSigint);
-  return { signal: controller.signal, remove: () => { process.off('SIGINT', onSigint); } };
-}
-
-async function trainCommand(opts: TrainOpts, io: Io, oneByOneGiven: boolean) {
-  const checkpointDir = opts.checkpointDir === undefined ? undefined : path.resolve(opts.checkpointDir);
-  // Check every option before the slow parts (backend start, data loading) begin.
-  let config: ReturnType<typeof resolveTrainConfig>;
-  let modelConfig: Partial<NinConfig>;
-  let saved: CheckpointState | undefined;
-  if (opts.resume) {
-    if (checkpointDir === undefined) {
-      throw new ConfigError('--resume needs --checkpoint-dir DIR, the folder a run saved its checkpoints in');
-    }
-    saved = readCheckpointState(checkpointDir).state;
-    const given = {
-      numEpochs: opts.epochs, lr: opts.lr, batchSize: opts.batchSize, resize: opts.resize, seed: opts.seed,
-      oneByOneCount: oneByOneGiven ? opts.oneByOne : undefined, momentum: opts.momentum,
-      lrSchedule: opts.lrSchedule as LrSchedule | undefined, optimizer: opts.optimizer as OptimizerName | undefined,
-      warmupSteps: opts.warmupSteps, init: opts.init as KernelInit | undefined,
-    };
-    if (given.optimizer !== undefined) resolveTrainConfig({ optimizer: given.optimizer });
-    if (given.lr !== undefined) resolveTrainConfig({ lr: given.lr });
-    if (given.numEpochs !== undefined) resolveTrainConfig({ numEpochs: given.numEpochs });
-    if (given.momentum !== undefined) resolveTrainConfig({ momentum: given.momentum });
-    if (given.lrSchedule !== undefined) resolveTrainConfig({ lrSchedule: given.lrSchedule });
-    const resumed = resumeConfigs(saved, given, checkpointDir, FLAGS);
-    config = resumed.train;
-    modelConfig = resumed.model;
-  } else {
-    config = resolveTrainConfig({
+/** The run's options as the library takes them: only what the user gave (undefined: the default, or the checkpoint's). */
+function runOptions(opts: TrainOpts, oneByOneGiven: boolean): RunOptions {
+  return {
+    train: {
       numEpochs: opts.epochs, optimizer: opts.optimizer as OptimizerName | undefined, lr: opts.lr,
       lrSchedule: opts.lrSchedule as LrSchedule | undefined, warmupSteps: opts.warmupSteps, momentum: opts.momentum,
       batchSize: opts.batchSize, resize: opts.resize, seed: opts.seed,
-    });
-    modelConfig = resolveNinConfig({
-      inputSize: config.resize, oneByOneCount: opts.oneByOne, init: opts.init as KernelInit | undefined, seed: config.seed,
-    });
-    if (checkpointDir !== undefined && hasCheckpoint(checkpointDir)) {
-      throw new ConfigError(`${checkpointDir} already holds a checkpoint; add --resume to continue it, ` +
-        'or choose another --checkpoint-dir (or delete that one) to start afresh');
-    }
-  }
-  if (checkpointDir !== undefined) prepareCheckpointDir(checkpointDir);
+    },
+    model: { oneByOneCount: oneByOneGiven ? opts.oneByOne : undefined, init: opts.init as KernelInit | undefined },
+    checkpointDir: opts.checkpointDir, resume: opts.resume ? 'always' : 'never',
+  };
+}
 
-  const backend = await selectBackend(opts.backend);
-  const d = await loadFashionMnist({ dataDir: opts.dataDir, trainLimit: opts.trainLimit, testLimit: opts.testLimit });
-  if (saved && (saved.data.trainCount !== d.train.count || saved.data.testCount !== d.test.count)) {
-    throw new ConfigError(`cannot resume from ${checkpointDir}: it was trained on ${saved.data.trainCount} training / ` +
-      `${saved.data.testCount} test examples, this data has ${d.train.count} / ${d.test.count}; pass the same ` +
-      '--data-dir, --train-limit and --test-limit as the first run');
+/** What is about to happen, before the first step. */
+function banner(plan: RunPlan, backend: BackendInfo, d: FashionMnist): string {
+  const c = plan.config;
+  const s = plan.saved;
+  const lines = [`backend: ${backend.description}`, ...backend.skipped.map((x) => `  (skipped ${x})`),
+    `data: ${d.dir} (${d.source}), ${d.train.count} training / ${d.test.count} test examples`];
+  if (s) {
+    lines.push(`resuming from ${plan.checkpointDir} (${describePosition(s.epochsCompleted, s.partial)})` +
+      `${s.train.lr !== c.lr ? `, lr ${s.train.lr} → ${c.lr}` : ''}` +
+      `${s.backend && s.backend !== backend.description ? `; trained so far on ${s.backend}, so the numbers will not ` +
+        'match a run on one backend to the last bit' : ''}`);
+    if (s.recovered) lines.push(`  (${s.recovered})`);
   }
+  lines.push(`training NiN at ${c.resize}×${c.resize} px: ${c.numEpochs} epoch${c.numEpochs === 1 ? '' : 's'}, ` +
+    `${c.optimizer} lr ${c.lr}${c.lrSchedule === 'constant' ? '' : ` (${c.lrSchedule} schedule)`}` +
+    `${c.warmupSteps > 0 ? `, ${c.warmupSteps} warm-up steps` : ''}${plan.model.init === 'glorot' ? '' : `, ${plan.model.init} init`}` +
+    `${c.momentum > 0 ? `, momentum ${c.momentum}` : ''}, batch ${c.batchSize}`);
+  return `${lines.join('\n')}\n`;
+}
 
-  let model: tfl.LayersModel;
-  let optimizer: tf.Optimizer;
-  let progress: TrainProgress | undefined;
-  if (saved) {
-    const loaded = await loadCheckpoint(checkpointDir!, config);
-    model = loaded.model;
-    optimizer = loaded.optimizer;
-    saved = loaded.state;
-    progress = { epochs: saved.history, partial: saved.partial };
-  } else {
-    model = nin(modelConfig);
-    optimizer = makeOptimizer(config);
-  }
-  if (!opts.json) {
-    io.out(`backend: ${backend.description}\n`);
-    for (const s of backend.skipped) io.out(`  (skipped ${s})\n`);
-    io.out(`data: ${d.dir} (${d.source}), ${d.train.count} training / ${d.test.count} test examples\n`);
-    if (saved) {
-      io.out(`resuming from ${checkpointDir} (${describePosition(saved.epochsCompleted, saved.partial)})` +
-        `${saved.train.lr !== config.lr ? `, lr ${saved.train.lr} → ${config.lr}` : ''}` +
-        `${saved.backend && saved.backend !== backend.description ? `; trained so far on ${saved.backend}, so the numbers ` +
-          'will not match a run on one backend to the last bit' : ''}\n`);
-    }
-    io.out(`training NiN at ${config.resize}×${config.resize} px: ${config.numEpochs} ` +
-      `epoch${config.numEpochs === 1 ? '' : 's'}, ${config.optimizer} lr ${config.lr}` +
-      `${config.lrSchedule === 'constant' ? '' : ` (${config.lrSchedule} schedule)`}` +
-      `${config.warmupSteps > 0 ? `, ${config.warmupSteps} warm-up steps` : ''}` +
-      `${resolveNinConfig(modelConfig).init === 'glorot' ? '' : `, ${resolveNinConfig(modelConfig).init} init`}` +
-      `${config.momentum > 0 ? `, momentum ${config.momentum}` : ''}, batch ${config.batchSize}\n`);
-  }
-
-  const steps = numBatches(d.train.count, config.batchSize);
-  const bar = io.isTTY ? new cliProgress.SingleBar({
-    format: 'epoch {epoch} |{bar}| {value}/{total} steps | loss {loss} | {eta_formatted} left',
-    stream: process.stderr, hideCursor: true, clearOnComplete: true,
-  }, cliProgress.Presets.shades_classic) : undefined;
-  const report = (r: EpochResult) =>
-    `epoch ${r.epoch}/${config.numEpochs}  loss ${fixed(r.trainLoss, 4)}  train acc ${fixed(r.trainAcc)}  ` +
-    `test acc ${fixed(r.testAcc)}  ${r.examplesPerSec.toFixed(1)} examples/sec  ${r.seconds.toFixed(1)} s\n`;
-  const contents = (h: TrainHistory, partial?: PartialEpoch) => ({
-    history: h.epochs, partial, train: config, model: { ...resolveNinConfig(modelConfig) },
-    data: { trainCount: d.train.count, testCount: d.test.count }, backend: backend.description,
-  });
-  /** The last checkpoint written or resumed from, in words; undefined while there is none. */
-  let lastSaved = saved ? describePosition(saved.epochsCompleted, saved.partial) : undefined;
-
-  let history: TrainHistory;
-  const sigint = interruptOnSigint(io);
+/** The backend and data of a planned run; the plan's folder is let go if either fails. */
+async function prepare(plan: RunPlan, opts: TrainOpts): Promise<{ backend: BackendInfo; d: FashionMnist }> {
   try {
-    history = await train(model, d, config, {
-      onBatchEnd: ({ epoch, batch, loss }) => {
-        if (!bar) {
-          // Not a terminal (a log file, CI): a plain line on stderr about every tenth of an epoch.
-          const every = Math.max(1, Math.round(steps / 10));
-          if ((batch + 1) % every === 0 && batch + 1 < steps) {
-            io.err(`epoch ${epoch}: step ${batch + 1}/${steps}, loss ${fixed(loss)}\n`);
-          }
-          return;
-        }
-        if (!bar.isActive) bar.start(steps, batch, { epoch, loss: fixed(loss) });
-        bar.update(batch + 1, { epoch, loss: fixed(loss) });
-        if (batch + 1 === steps) bar.stop();
-      },
-      onEpochEnd: async (r, h) => {
-        bar?.stop();
-        let line = report(r);
-        if (checkpointDir !== undefined) {
-          const c = await saveCheckpoint(checkpointDir, model, contents(h), optimizer);
-          lastSaved = describePosition(r.epoch);
-          line = `${line.trimEnd()}  (saved ${c.name})\n`;
-        }
-        if (!opts.json) io.out(line);
-        else if (!bar) io.err(line); // progress for logs, kept off stdout
-      },
-    }, { resume: progress, optimizer, signal: sigint.signal });
+    const backend = await selectBackend(opts.backend);
+    const d = await loadFashionMnist({
+      dataDir: opts.dataDir, trainLimit: opts.trainLimit ?? plan.dataLimits.trainLimit, testLimit: opts.testLimit ?? plan.dataLimits.testLimit,
+    });
+    return { backend, d };
   } catch (err) {
-    model.dispose();
-    disposeOptimizer(optimizer);
-    if (err instanceof UnhealthyError && checkpointDir !== undefined) {
-      const kept = lastSaved !== undefined
-        ? `the last good checkpoint (${lastSaved}) stays in ${checkpointDir}; resume from it with ` +
-          `\`${resumeCommand(checkpointDir)} --lr ${Number((config.lr / 10).toPrecision(3))}\``
-        : 'no checkpoint was saved (no epoch completed)';
-      const Same = err instanceof DeadNetworkError ? DeadNetworkError : DivergedError;
-      throw new Same(`${err.message}; ${kept}`, err.position);
-    }
+    plan.release();
     throw err;
-  } finally {
-    sigint.remove();
-    bar?.stop();
   }
+}
+
+/** A stopped run's last words: where it stopped, what was saved, how to go on. */
+function interrupted(outcome: RunOutcome, reason: StopReason | undefined, dir: string | undefined, steps: number): Interrupted {
+  const stop = outcome.history.interrupted!;
+  const where = stop.steps === 0 ? `stopped before epoch ${stop.epoch}` : `stopped at epoch ${stop.epoch}, step ${stop.steps} of ${steps}`;
+  const by = reason === undefined || reason.what === 'Ctrl-C' ? '' : ` (${reason.what})`;
+  const kept = dir === undefined || outcome.saved === undefined
+    ? 'nothing saved (train with --checkpoint-dir DIR to keep progress)'
+    : `saved ${describePosition(outcome.history.epochs.length, stop)} in ${outcome.saved.path}; resume with \`${resumeCommand(dir)}\``;
+  return new Interrupted(`interrupted${by}: ${where}; ${kept}`, reason?.exitCode ?? EXIT_INTERRUPTED);
+}
+
+async function trainCommand(opts: TrainOpts, io: Io, oneByOneGiven: boolean) {
+  const plan = planRun(runOptions(opts, oneByOneGiven)); // every option and the folder, before the slow parts
+  const { backend, d } = await prepare(plan, opts);
+  plan.backend = backend.description;
+  if (!opts.json) io.out(banner(plan, backend, d));
+  const reporter = trainReporter(io, plan.config.numEpochs, Boolean(opts.json));
+  const stop = watchStopSignals((line) => io.err(`${io.isTTY ? '\n' : ''}nin: ${line}\n`));
+  let outcome: RunOutcome;
   try {
-    if (history.interrupted) {
-      const stop = history.interrupted;
-      const where = stop.steps === 0 ? `stopped before epoch ${stop.epoch}` : `stopped at epoch ${stop.epoch}, step ${stop.steps} of ${steps}`;
-      if (checkpointDir === undefined) {
-        throw new Interrupted(`interrupted: ${where}; nothing saved (train with --checkpoint-dir DIR to keep progress)`);
-      }
-      const c = await saveCheckpoint(checkpointDir, model, contents(history, stop), optimizer);
-      throw new Interrupted(`interrupted: ${where}; saved ${describePosition(history.epochs.length, stop)} in ` +
-        `${c.path}; resume with \`${resumeCommand(checkpointDir)}\``);
-    }
+    outcome = await executeRun(plan, d, reporter, stop.signal);
+  } catch (err) {
+    throw withResumeHint(err, plan);
   } finally {
-    model.dispose();
-    disposeOptimizer(optimizer);
+    stop.remove();
+    reporter.stop();
   }
-  const last = history.epochs[history.epochs.length - 1];
+  outcome.model.dispose();
+  const dir = plan.checkpointDir;
+  if (outcome.history.interrupted) throw interrupted(outcome, stop.reason(), dir, numBatches(d.train.count, plan.config.batchSize));
+  const epochs = outcome.history.epochs;
+  const last = epochs[epochs.length - 1];
   const final = {
     loss: last.trainLoss, trainAcc: last.trainAcc, testAcc: last.testAcc,
-    examplesPerSec: history.epochs.reduce((s, e) => s + e.examplesPerSec, 0) / history.epochs.length,
+    examplesPerSec: epochs.reduce((s, e) => s + e.examplesPerSec, 0) / epochs.length,
   };
   if (opts.json) {
+    const resumedFrom = plan.saved ? { epochsCompleted: plan.saved.epochsCompleted, steps: plan.saved.steps } : null;
     io.out(json({
-      command: 'train', backend: backendSummary(backend), data: dataSummary(d),
-      config: { train: config, model: modelConfig }, history: history.epochs, final,
-      ...(checkpointDir !== undefined ? {
-        checkpoint: { dir: checkpointDir, resumedFrom: saved ? { epochsCompleted: saved.epochsCompleted, steps: saved.steps } : null },
-      } : {}),
+      command: 'train', backend: backendSummary(backend), data: dataSummary(d), config: { train: plan.config, model: plan.model },
+      history: epochs, final, ...(dir !== undefined ? { checkpoint: { dir, resumedFrom } } : {}),
     }));
     return;
   }
   io.out(`loss ${fixed(final.loss)}, train acc ${fixed(final.trainAcc)}, test acc ${fixed(final.testAcc)}\n` +
     `${final.examplesPerSec.toFixed(1)} examples/sec on ${backend.name}\n`);
+}
+
+/** A dead or diverged run's error, with the command that resumes from its last good checkpoint. */
+function withResumeHint(err: unknown, plan: RunPlan): unknown {
+  const dir = plan.checkpointDir;
+  if (!(err instanceof UnhealthyError) || dir === undefined || !/the last good checkpoint/.test(err.message)) return err;
+  const hint = `; resume from it with \`${resumeCommand(dir)} --lr ${Number((plan.config.lr / 10).toPrecision(3))}\``;
+  return err instanceof DeadNetworkError ? new DeadNetworkError(err.message + hint, err.position) : new DivergedError(err.message + hint, err.position);
 }
 
 interface EvalOpts { model: string; dataDir?: string; testLimit?: number; backend?: string; batchSize?: number; json?: boolean }
@@ -328,12 +214,9 @@ async function evalCommand(opts: EvalOpts, io: Io) {
     throw new ConfigError(`--batch-size must be an integer >= 1, got ${opts.batchSize}`);
   }
   const dir = path.resolve(opts.model);
-  if (!fs.existsSync(dir)) {
-    throw new ConfigError(`model directory ${dir} does not exist; pass the --checkpoint-dir of a \`nin train\` run ` +
-      'or a folder with model.json and weights.bin');
-  }
   const backend = await selectBackend(opts.backend);
   const loaded = await loadModelFromDir(dir);
+  if (loaded.note) io.err(`nin: note: ${loaded.note}\n`);
   try {
     const resize = modelInputSize(loaded.model);
     const d = await loadFashionMnist({ dataDir: opts.dataDir, trainLimit: 1, testLimit: opts.testLimit });
@@ -453,12 +336,23 @@ const FLAGS: Record<string, string> = {
   numEpochs: '--epochs', lr: '--lr', batchSize: '--batch-size', resize: '--resize', seed: '--seed',
   trainLimit: '--train-limit', testLimit: '--test-limit', oneByOneCount: '--one-by-one', steps: '--steps',
   dataDir: '--data-dir', backend: '--backend', checkpointDir: '--checkpoint-dir', momentum: '--momentum',
-  lrSchedule: '--lr-schedule', optimizer: '--optimizer', warmupSteps: '--warmup-steps', init: '--init',
+  lrSchedule: '--lr-schedule', optimizer: '--optimizer', warmupSteps: '--warmup-steps', init: '--init', resume: '--resume',
 };
 
-function inFlagTerms(message: string): string {
-  const m = /^(\w+) must /.exec(message);
-  return m && FLAGS[m[1]] ? FLAGS[m[1]] + message.slice(m[1].length) : message;
+/**
+ * The one line an error becomes: a user's error (a bad option, a damaged file, a full disk,
+ * a dead network) says what to do, with config fields named by their flags; anything else
+ * is an internal error.
+ */
+function errorLine(e: unknown, debug: boolean): string {
+  if (e instanceof ConfigError) return e.messageFor(FLAGS).split('\n')[0];
+  if (e instanceof UnhealthyError) return e.message.split('\n')[0];
+  const err = e as NodeJS.ErrnoException;
+  if (userFsCode(err) !== undefined && err.path !== undefined) {
+    return `cannot ${err.syscall ?? 'use'} ${err.path} ${fsReason(err)}`; // a file-system failure a user can fix
+  }
+  const message = String(err?.message ?? e).split('\n')[0];
+  return `internal error: ${message}${debug ? '' : ' (rerun with --debug for the stack trace)'}`;
 }
 
 /** Runs the CLI on `argv` (node-style: [node, script, ...args]); resolves to the exit code. */
@@ -485,12 +379,9 @@ export async function main(argv: string[] = process.argv, io: Io = processIo): P
   const e = failure as Error;
   if (e instanceof Interrupted) {
     io.err(`nin: ${e.message}\n`);
-    return EXIT_INTERRUPTED;
+    return e.exitCode;
   }
-  const expected = e instanceof ConfigError || e instanceof UnhealthyError;
-  const message = String(e?.message ?? e).split('\n')[0];
-  io.err(`nin: ${expected ? inFlagTerms(message) : `internal error: ${message}`}` +
-    `${expected || debug ? '' : ' (rerun with --debug for the stack trace)'}\n`);
+  io.err(`nin: ${errorLine(e, debug)}\n`);
   if (debug && e?.stack) io.err(`${e.stack}\n`);
   return 1;
 }

@@ -60,7 +60,7 @@ export function resolveNinConfig(partial: Partial<NinConfig> = {}): NinConfig {
   positiveInt('inputChannels', c.inputChannels);
   positiveInt('oneByOneCount', c.oneByOneCount, 0, 3);
   if (c.oneByOneKernel !== 1 && c.oneByOneKernel !== 3) {
-    throw new ConfigError(`oneByOneKernel must be 1 or 3, got ${c.oneByOneKernel}`);
+    throw new ConfigError((n) => `${n} must be 1 or 3, got ${c.oneByOneKernel}`, 'oneByOneKernel');
   }
   inRange('dropout', c.dropout, 0, 1);
   oneOf('head', c.head, ['gap', 'dense'] as const);
@@ -76,8 +76,8 @@ export function resolveNinConfig(partial: Partial<NinConfig> = {}): NinConfig {
  */
 export function checkInputSize(name: string, value: unknown): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < MIN_INPUT_SIZE) {
-    throw new ConfigError(`${name} must be an integer of at least ${MIN_INPUT_SIZE} px for NiN (smaller images vanish ` +
-      `in the third max-pool), got ${String(value)}`);
+    throw new ConfigError((n) => `${n} must be an integer of at least ${MIN_INPUT_SIZE} px for NiN, got ${String(value)} ` +
+      '(smaller images vanish in the third max-pool)', name);
   }
   return value;
 }

@@ -83,8 +83,8 @@ export function resolveTrainConfig(partial: Partial<TrainConfig> = {}): TrainCon
   positiveInt('warmupSteps', c.warmupSteps, 0);
   inRange('momentum', c.momentum, 0, 1);
   if (c.optimizer === 'adam' && c.momentum > 0) {
-    throw new ConfigError(`momentum must be 0 with the adam optimizer (it keeps its own moving averages, β1 0.9), ` +
-      `got ${c.momentum}; leave momentum out, or use the sgd optimizer`);
+    throw new ConfigError((n) => `${n} must be 0 with the adam optimizer (it keeps its own moving averages, β1 0.9), ` +
+      `got ${c.momentum}; leave ${n} out, or use the sgd optimizer`, 'momentum');
   }
   positiveInt('batchSize', c.batchSize);
   positiveInt('seed', c.seed, 0);

@@ -4,16 +4,37 @@
  * can print it as one line.
  */
 
-/** An input or option the user can fix; the CLI prints its message alone, without a stack. */
+/** Writes a message given the name of its field, and a way to name other fields. */
+type Render = (name: string, nameOf: (field: string) => string) => string;
+
+/**
+ * An input or option the user can fix; the CLI prints its message alone, without a stack.
+ *
+ * When the problem is one config field, `field` names it and the message is written through
+ * a function of that name, so a caller with its own names for fields (the command line's
+ * flags) can say it in those: `err.messageFor({ lr: '--lr' })`.
+ */
 export class ConfigError extends Error {
   override name = 'ConfigError';
+  private readonly render?: Render;
+
+  constructor(message: string | Render, readonly field?: string) {
+    super(typeof message === 'string' ? message : message(field ?? '', (f) => f));
+    if (typeof message !== 'string') this.render = message;
+  }
+
+  /** The message with fields called what `names` calls them (unchanged when it has no field). */
+  messageFor(names: Record<string, string>): string {
+    const nameOf = (f: string) => names[f] ?? f;
+    return this.render && this.field !== undefined ? this.render(nameOf(this.field), nameOf) : this.message;
+  }
 }
 
 /** A positive integer, optionally bounded: `positiveInt('batchSize', 0)` throws. */
 export function positiveInt(name: string, value: unknown, min = 1, max = Number.MAX_SAFE_INTEGER): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
     const range = max === Number.MAX_SAFE_INTEGER ? `an integer >= ${min}` : `an integer from ${min} to ${max}`;
-    throw new ConfigError(`${name} must be ${range}, got ${show(value)}`);
+    throw new ConfigError((n) => `${n} must be ${range}, got ${show(value)}`, name);
   }
   return value;
 }
@@ -21,7 +42,7 @@ export function positiveInt(name: string, value: unknown, min = 1, max = Number.
 /** A finite number strictly greater than zero (learning rates and the like). */
 export function positiveFinite(name: string, value: unknown): number {
   if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
-    throw new ConfigError(`${name} must be a positive finite number, got ${show(value)}`);
+    throw new ConfigError((n) => `${n} must be a positive finite number, got ${show(value)}`, name);
   }
   return value;
 }
@@ -29,7 +50,7 @@ export function positiveFinite(name: string, value: unknown): number {
 /** A number in [lo, hi) — e.g. a dropout rate. */
 export function inRange(name: string, value: unknown, lo: number, hi: number): number {
   if (typeof value !== 'number' || !Number.isFinite(value) || value < lo || value >= hi) {
-    throw new ConfigError(`${name} must be a number in [${lo}, ${hi}), got ${show(value)}`);
+    throw new ConfigError((n) => `${n} must be a number in [${lo}, ${hi}), got ${show(value)}`, name);
   }
   return value;
 }
@@ -37,7 +58,7 @@ export function inRange(name: string, value: unknown, lo: number, hi: number): n
 /** One of a fixed set of strings. */
 export function oneOf<T extends string>(name: string, value: unknown, allowed: readonly T[]): T {
   if (typeof value !== 'string' || !(allowed as readonly string[]).includes(value)) {
-    throw new ConfigError(`${name} must be one of ${allowed.join(', ')}, got ${show(value)}`);
+    throw new ConfigError((n) => `${n} must be one of ${allowed.join(', ')}, got ${show(value)}`, name);
   }
   return value as T;
 }

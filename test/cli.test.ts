@@ -14,7 +14,7 @@ import { packageRoot } from '../lib/paths';
 import { idxBytes } from './fixtures';
 import * as tf from '@tensorflow/tfjs-core';
 import { nin as buildNin } from '../lib/model';
-import { saveLayersModel } from '../lib/checkpoint';
+import { saveLayersModel } from '../lib/layersFolder';
 
 interface Run {
   code: number;

@@ -18,7 +18,8 @@ import { train } from '../lib/train';
 import {
   DeadNetworkError, DivergedError, HealthMonitor, logitSpread, nonFiniteWeights, resolveHealthConfig,
 } from '../lib/health';
-import { loadModelFromDir, readCheckpointState, saveCheckpoint, saveLayersModel } from '../lib/checkpoint';
+import { loadModelFromDir, readCheckpointState, saveCheckpoint } from '../lib/checkpoint';
+import { saveLayersModel } from '../lib/layersFolder';
 import { evaluateModel } from '../lib/evaluate';
 import { ConfigError } from '../lib/validate';
 
