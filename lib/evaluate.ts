@@ -132,9 +132,15 @@ export function evaluateModel(
   model: tfl.LayersModel, split: FashionMnistSplit, options: { batchSize?: number; names?: readonly string[] } = {},
 ): Evaluation {
   const names = options.names ?? FASHION_MNIST_CLASSES;
-  const outputs = model.outputs[0].shape[1]; // [null, classes]
-  if (outputs !== names.length) {
-    throw new ConfigError(`the model has ${outputs} outputs but there are ${names.length} classes`);
+  const outputs = model.outputs[0].shape; // [null, classes]
+  if (outputs.length !== 2 || outputs[1] !== names.length) {
+    throw new ConfigError(`the model has outputs of shape [${outputs.map(String).join(', ')}] but there are ${names.length} classes; ` +
+      'evaluate a model trained on Fashion-MNIST');
+  }
+  const channels = model.inputs[0].shape[3];
+  if (channels !== 1) {
+    throw new ConfigError(`the model takes ${channels}-channel images, but Fashion-MNIST's are grey (1 channel); ` +
+      'evaluate a model trained on Fashion-MNIST');
   }
   const predicted = predict(model, split, modelInputSize(model), split.count, options.batchSize ?? 256);
   const evaluation = summarize(split.labels.subarray(0, split.count), predicted, names);

@@ -21,7 +21,7 @@ const SIGNALS: Record<'SIGINT' | 'SIGTERM' | 'SIGHUP', StopReason> = {
 };
 
 /** How often the parent process is looked for. */
-const PARENT_POLL_MS = 1000;
+const PARENT_POLL_MS = 250;
 
 export interface StopWatch {
   signal: AbortSignal;

@@ -122,17 +122,40 @@ export function crossEntropy(logits: tf.Tensor2D, ys: tf.Tensor1D): tf.Scalar {
 const WASM_ACTIVATION_BUDGET_BYTES = 1 << 30;
 
 /**
+ * Memory one example takes in a training pass: every layer's output, kept for the backward
+ * pass, plus about as much again for their gradients, and its input image.
+ */
+export function trainingBytesPerExample(model: tfl.LayersModel): number {
+  const floats = model.layers.reduce((sum, layer) => {
+    const shape = (layer.outputShape as (number | null)[]).slice(1) as number[]; // drop the batch axis
+    return sum + shape.reduce((a, b) => a * b, 1);
+  }, 0);
+  const input = (model.inputs[0].shape.slice(1) as number[]).reduce((a, b) => a * b, 1);
+  return floats * 4 * 3 + input * 4;
+}
+
+/**
+ * Refuses an image size at which not even one example can be trained within the memory a
+ * pass may use (1 GiB, what the wasm heap allows), naming the largest size that fits.
+ */
+export function checkTrainingFits(model: tfl.LayersModel): void {
+  const bytes = trainingBytesPerExample(model);
+  if (bytes <= WASM_ACTIVATION_BUDGET_BYTES) return;
+  const side = model.inputs[0].shape[1] as number;
+  const fits = Math.floor(side * Math.sqrt(WASM_ACTIVATION_BUDGET_BYTES / bytes));
+  throw new ConfigError((n) => `${n} ${side} needs about ${(bytes / 2 ** 30).toFixed(1)} GB per training image (each ` +
+    `layer's output is kept for the backward pass), more than the 1 GB a pass may use; use images of at most about ${fits} px`,
+  'resize');
+}
+
+/**
  * Examples per forward/backward pass for `batchSize` on the active backend: the whole batch,
  * except on wasm, where the layers' outputs (kept for the backward pass, plus about as much
  * again for their gradients) must fit the budget. Batches are split evenly.
  */
 export function autoMicroBatchSize(model: tfl.LayersModel, batchSize: number): number {
   if (tf.getBackend() !== 'wasm') return batchSize;
-  const floatsPerExample = model.layers.reduce((sum, layer) => {
-    const shape = (layer.outputShape as (number | null)[]).slice(1) as number[]; // drop the batch axis
-    return sum + shape.reduce((a, b) => a * b, 1);
-  }, 0);
-  const fits = Math.max(1, Math.floor(WASM_ACTIVATION_BUDGET_BYTES / (floatsPerExample * 4 * 3)));
+  const fits = Math.max(1, Math.floor(WASM_ACTIVATION_BUDGET_BYTES / trainingBytesPerExample(model)));
   if (fits >= batchSize) return batchSize;
   return Math.ceil(batchSize / Math.ceil(batchSize / fits));
 }

@@ -25,7 +25,7 @@ import { FolderLock } from './folderLock';
 import { DeadNetworkError, DivergedError, HealthConfig, UnhealthyError } from './health';
 import { KernelInit, nin, NinConfig, resolveNinConfig } from './model';
 import { disposeOptimizer, makeOptimizer } from './optimizers';
-import { EpochResult, PartialEpoch, train, TrainCallbacks, TrainData, TrainHistory } from './train';
+import { checkTrainingFits, EpochResult, PartialEpoch, train, TrainCallbacks, TrainData, TrainHistory } from './train';
 import { LrSchedule, OptimizerName, resolveTrainConfig, TrainConfig } from './trainConfig';
 import { ConfigError } from './validate';
 
@@ -99,9 +99,11 @@ export function describePosition(epochs: number, partial?: Pick<PartialEpoch, 'e
  * from `given` when set (a smaller learning rate after a divergence is a resume; with a
  * schedule, `lr` is its new peak and more epochs stretch it). Any other field that differs
  * from the checkpoint is a ConfigError carrying that field, as is asking for no more epochs
- * than are done.
+ * than are done (unless `finishedIsFine`: a notebook rerun finds its run complete).
  */
-export function resumeConfigs(state: CheckpointState, given: ResumeOptions, dir: string): { train: TrainConfig; model: NinConfig } {
+export function resumeConfigs(
+  state: CheckpointState, given: ResumeOptions, dir: string, finishedIsFine = false,
+): { train: TrainConfig; model: NinConfig } {
   const saved = resolveTrainConfig(state.train);
   const model = resolveNinConfig(state.model);
   const fixed: [keyof ResumeOptions, number | string | undefined][] = [
@@ -117,7 +119,7 @@ export function resumeConfigs(state: CheckpointState, given: ResumeOptions, dir:
   }
   const train = resolveTrainConfig({ ...state.train, numEpochs: given.numEpochs ?? saved.numEpochs, lr: given.lr ?? saved.lr });
   const done = state.epochsCompleted;
-  if (train.numEpochs < done || (train.numEpochs === done && state.steps === 0)) {
+  if (train.numEpochs < done || (train.numEpochs === done && state.steps === 0 && !finishedIsFine)) {
     throw new ConfigError((n) => `the checkpoint in ${dir} has already completed ${done} epoch${done === 1 ? '' : 's'}` +
       `${given.numEpochs === undefined ? '' : ` (asked for ${given.numEpochs})`}; pass ${n} N with N > ${done} to train further`,
     'numEpochs');
@@ -184,7 +186,7 @@ export function planRun(options: RunOptions): RunPlan {
     }
     const { state, name, recovered } = latestCheckpoint(dir!);
     const given: ResumeOptions = { ...options.train, ...options.model };
-    const configs = resumeConfigs(state, given, dir!);
+    const configs = resumeConfigs(state, given, dir!, mode === 'auto');
     return {
       ...base, config: configs.train, model: configs.model, saved: { ...state, name, recovered },
       dataLimits: { trainLimit: state.data.trainCount, testLimit: state.data.testCount },
@@ -197,7 +199,16 @@ export function planRun(options: RunOptions): RunPlan {
 
 /** The model and optimizer a plan starts from: fresh, or the checkpoint's. */
 async function startingPoint(plan: RunPlan, hooks: RunHooks): Promise<{ model: tfl.LayersModel; optimizer: tf.Optimizer }> {
-  if (plan.saved === undefined) return { model: nin(plan.model), optimizer: makeOptimizer(plan.config) };
+  if (plan.saved === undefined) {
+    const model = nin(plan.model);
+    try {
+      checkTrainingFits(model); // before the first batch is resized
+    } catch (err) {
+      model.dispose();
+      throw err;
+    }
+    return { model, optimizer: makeOptimizer(plan.config) };
+  }
   const loaded = await loadCheckpoint(plan.checkpointDir!, plan.config);
   loaded.warnings.forEach((w) => hooks.onWarning?.(w));
   return { model: loaded.model, optimizer: loaded.optimizer };

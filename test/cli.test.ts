@@ -512,3 +512,122 @@ test('Ctrl-C mid-epoch 2: exit 130, a checkpoint at that step, one line saying h
   assert.ok(weightsOf(dir).equals(weightsOf(ref.dir)), 'the final weights, byte for byte');
   assert.equal(process.listenerCount('SIGINT'), 0, 'in-process runs leave no SIGINT handler behind');
 });
+
+// ---------------------------------------------------------------------------------------------
+// What can go wrong around a run (issue: a checkpoint folder and the files around a run)
+
+test('SIGTERM mid-epoch 2 is handled like Ctrl-C: the step is saved, exit 143, and the resume ends bit for bit the same', async () => {
+  const dir = checkpointDir();
+  const stopped = await runAndSignal(['train', ...longRun, '--checkpoint-dir', dir], /epoch 2: step 3\//, 'SIGTERM');
+  assert.equal(stopped.code, 143, stopped.err);
+  const last = stopped.err.trimEnd().split('\n').pop()!;
+  assert.match(last, /^nin: interrupted \(SIGTERM\): stopped at epoch 2, step \d of 8; saved epoch 1 complete \+ \d steps? of epoch 2 in /);
+  const resumed = await nin('train', ...longRun, '--checkpoint-dir', dir, '--resume');
+  assert.equal(resumed.code, 0, resumed.err);
+  assert.deepEqual(metrics(oneJsonObject(resumed.out) as unknown as TrainJson), metrics((await uninterrupted()).result));
+});
+
+test('a run whose parent dies (npx killed) stops after the step and saves instead of training on as an orphan', async () => {
+  const dir = checkpointDir();
+  const args = longRun.map((a) => (a === '3' ? '6' : a)); // 6 epochs: long enough to be stopped
+  const script = `"${process.execPath}" "${path.join(packageRoot(), 'bin', 'nin.js')}" train ${args.join(' ')} --checkpoint-dir "${dir}" 2>"${dir}.err" & echo $!; wait`;
+  const parent = spawn('sh', ['-c', script], { stdio: ['ignore', 'pipe', 'ignore'] });
+  const childPid = await new Promise<number>((resolve) => parent.stdout.once('data', (d) => resolve(Number(String(d).trim()))));
+  while (!/epoch 2: step 2\//.test(fs.existsSync(`${dir}.err`) ? fs.readFileSync(`${dir}.err`, 'utf8') : '')) {
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  parent.kill('SIGKILL');
+  const gone = async () => { try { process.kill(childPid, 0); return false; } catch { return true; } };
+  for (let i = 0; i < 300 && !(await gone()); i++) await new Promise((r) => setTimeout(r, 100));
+  assert.ok(await gone(), 'the orphan stopped by itself');
+  assert.match(fs.readFileSync(`${dir}.err`, 'utf8'), /nin: interrupted \(parent process \d+ exited\): stopped (at epoch \d, step \d of 8|before epoch \d); saved/);
+  assert.ok(latestOf(dir).epochsCompleted < 6, 'it did not train on to the end');
+});
+
+test('two runs on one --checkpoint-dir: the second is refused at once, naming the first', async () => {
+  const dir = checkpointDir();
+  const first = spawn(process.execPath, [path.join(packageRoot(), 'bin', 'nin.js'), 'train', ...longRun, '--checkpoint-dir', dir],
+    { stdio: ['ignore', 'ignore', 'pipe'] });
+  let err = '';
+  first.stderr.on('data', (d) => { err += d; });
+  while (!/epoch 1: step 1\//.test(err)) await new Promise((r) => setTimeout(r, 50));
+  const second = await nin('train', ...longRun, '--checkpoint-dir', dir);
+  first.kill('SIGKILL');
+  assert.equal(second.code, 1);
+  assert.match(oneLine(second.err), new RegExp(`^nin: checkpoint directory ${dir} is in use by another run \\(process ${first.pid} on `));
+});
+
+test('leaving out --seed is seed 0: two such runs give the same weights, and state.json says 0', async () => {
+  const args = ['--data-dir', fixtureDir, '--resize', '67', '--batch-size', '8', '--epochs', '1', '--backend', 'wasm', '--init', 'he'];
+  const a = checkpointDir();
+  const b = checkpointDir();
+  assert.equal((await nin('train', ...args, '--checkpoint-dir', a)).code, 0);
+  assert.equal((await nin('train', ...args, '--checkpoint-dir', b)).code, 0);
+  assert.ok(weightsOf(a).equals(weightsOf(b)));
+  const state = JSON.parse(fs.readFileSync(path.join(a, 'epoch-0001', 'state.json'), 'utf8'));
+  assert.equal(state.train.seed, 0);
+  assert.equal(state.model.seed, 0);
+});
+
+test('--resume needs no --train-limit or --test-limit: the checkpoint knows them', async () => {
+  const dir = checkpointDir();
+  const first = await nin('train', '--json', '--epochs', '1', ...tinyCheckpointed, '--train-limit', '24', '--test-limit', '8', '--checkpoint-dir', dir);
+  assert.equal(first.code, 0, first.err);
+  const resumed = await nin('train', '--json', '--resume', '--epochs', '2', '--checkpoint-dir', dir, '--data-dir', fixtureDir, '--backend', 'wasm');
+  assert.equal(resumed.code, 0, resumed.err);
+  assert.deepEqual((oneJsonObject(resumed.out).data as { train: { count: number } }).train.count, 24);
+});
+
+test('training and test files swapped in --data-dir: one line saying so', async () => {
+  const swapped = path.join(tmp, 'swapped');
+  const fixture = writeFixture(path.join(tmp, 'unswapped'), 16, 32);
+  fs.cpSync(fixture, swapped, { recursive: true });
+  const r = await nin('data', '--data-dir', swapped);
+  assert.equal(r.code, 1);
+  assert.match(oneLine(r.err), /train-images-idx3-ubyte\.gz holds 16 images but the test file .* holds 32: the training and test files look swapped .*; rename them/);
+});
+
+test('a symbolic-link loop as --data-dir or --checkpoint-dir: one line, not an internal error', async () => {
+  const loop = path.join(tmp, 'cli-loop');
+  fs.symlinkSync(loop, loop);
+  const data = await nin('data', '--data-dir', loop);
+  assert.equal(data.code, 1);
+  assert.match(oneLine(data.err), /^nin: Fashion-MNIST directory .*cli-loop cannot be used \(ELOOP\): its symbolic links form a loop$/);
+  const train = await nin('train', ...tinyCheckpointed, '--checkpoint-dir', loop);
+  assert.equal(train.code, 1);
+  assert.match(oneLine(train.err), /^nin: checkpoint directory .*cli-loop cannot be used \(ELOOP\)/);
+});
+
+test('eval: an intact model beside a damaged state.json or latest.json is evaluated, with a note', async () => {
+  const dir = checkpointDir();
+  assert.equal((await nin('train', '--epochs', '1', ...tinyCheckpointed, '--checkpoint-dir', dir)).code, 0);
+  fs.writeFileSync(path.join(dir, 'latest.json'), '{"checkpoint": "epo');
+  fs.writeFileSync(path.join(dir, 'epoch-0001', 'state.json'), 'garbage');
+  const r = await nin('eval', '--model', dir, '--data-dir', fixtureDir, '--backend', 'wasm', '--json');
+  assert.equal(r.code, 0, r.err);
+  assert.match(r.err, /nin: note: .*latest\.json is not valid JSON.*; used epoch-0001/);
+  assert.equal(typeof oneJsonObject(r.out).accuracy, 'number');
+});
+
+test('eval of a model that is not for Fashion-MNIST (3 channels, 2 outputs) or whose weights path leaves its folder: one line', async () => {
+  const three = path.join(tmp, 'three-channel');
+  const rgb = buildNin({ inputSize: 67, inputChannels: 3 });
+  await saveLayersModel(rgb, three);
+  rgb.dispose();
+  const a = await nin('eval', '--model', three, '--data-dir', fixtureDir, '--backend', 'wasm');
+  assert.equal(a.code, 1);
+  assert.match(oneLine(a.err), /^nin: the model takes 3-channel images, but Fashion-MNIST's are grey/);
+  const two = path.join(tmp, 'two-outputs');
+  const binary = buildNin({ inputSize: 67, numClasses: 2 });
+  await saveLayersModel(binary, two);
+  binary.dispose();
+  const b = await nin('eval', '--model', two, '--data-dir', fixtureDir, '--backend', 'wasm');
+  assert.equal(b.code, 1);
+  assert.match(oneLine(b.err), /^nin: the model has outputs of shape \[null, 2\] but there are 10 classes/);
+  const json = JSON.parse(fs.readFileSync(path.join(two, 'model.json'), 'utf8'));
+  json.weightsManifest[0].paths = ['../../../../etc/passwd'];
+  fs.writeFileSync(path.join(two, 'model.json'), JSON.stringify(json));
+  const c = await nin('eval', '--model', two, '--data-dir', fixtureDir, '--backend', 'wasm');
+  assert.equal(c.code, 1);
+  assert.match(oneLine(c.err), /names the weight file "\.\.\/\.\.\/\.\.\/\.\.\/etc\/passwd", which is not inside .*two-outputs/);
+});

@@ -15,6 +15,7 @@ import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
 import * as tf from '@tensorflow/tfjs-core';
 import { deriveSeed, mulberry32, permutation } from '../random';
 import { packageRoot } from '../paths';
+import { statOrUndefined } from '../files';
 import { ConfigError, knownKeys, positiveInt } from '../validate';
 import { IDX_IMAGES_MAGIC, IDX_LABELS_MAGIC, IdxArray, dataFileError, readIdxFile } from './idx';
 
@@ -224,7 +225,7 @@ export function locateFashionMnist(
 /** The files of a directory named by the user, or a ConfigError saying what is wrong with it. */
 function requireComplete(dir: string, from: string, undo: string, config: DataConfig): Record<FashionMnistFile, string> {
   const fix = `put the four Fashion-MNIST files (from ${config.baseUrl}) there, or ${undo} to search data/ and ${DEBIAN_FASHION_MNIST_DIR}`;
-  const stat = fs.statSync(dir, { throwIfNoEntry: false });
+  const stat = statOrUndefined(dir, `Fashion-MNIST directory (from ${from})`);
   if (!stat) throw new ConfigError(`Fashion-MNIST directory ${dir} (from ${from}) does not exist; ${fix}`);
   if (!stat.isDirectory()) throw new ConfigError(`Fashion-MNIST directory ${dir} (from ${from}) is not a directory; ${fix}`);
   try {
@@ -377,8 +378,13 @@ export async function loadFashionMnist(
   const config = resolveDataConfig(partial);
   const location = await findOrDownload(config, searchPlaces(places));
   const { files } = location;
-  const train = readSplit(files.trainImages, files.trainLabels, config.trainLimit);
-  const test = readSplit(files.testImages, files.testLabels, config.testLimit);
+  const { split: train, total: trainTotal } = readSplit(files.trainImages, files.trainLabels, config.trainLimit);
+  const { split: test, total: testTotal } = readSplit(files.testImages, files.testLabels, config.testLimit);
+  if (trainTotal < testTotal) {
+    throw new ConfigError(`${files.trainImages} holds ${trainTotal} images but the test file ${files.testImages} holds ` +
+      `${testTotal}: the training and test files look swapped (Fashion-MNIST has 60,000 training and 10,000 test ` +
+      'images); rename them so that train-* is the larger split');
+  }
   if (train.height !== test.height || train.width !== test.width) {
     throw dataFileError(
       files.testImages,
@@ -398,7 +404,8 @@ async function findOrDownload(config: DataConfig, where: SearchPlaces): Promise<
   return { dir: where.projectDir, source: 'download', files: filesIn(where.projectDir).files };
 }
 
-function readSplit(imagesFile: string, labelsFile: string, limit: number | undefined): FashionMnistSplit {
+/** One split, cut to `limit` examples, and how many the files hold in all. */
+function readSplit(imagesFile: string, labelsFile: string, limit: number | undefined): { split: FashionMnistSplit; total: number } {
   const images = readIdxFile(imagesFile);
   expectKind(images, imagesFile, 'images');
   const labels = readIdxFile(labelsFile);
@@ -418,13 +425,8 @@ function readSplit(imagesFile: string, labelsFile: string, limit: number | undef
   }
 
   const n = limit === undefined ? count : Math.min(limit, count);
-  return {
-    images: images.data.subarray(0, n * height * width),
-    labels: labels.data.subarray(0, n),
-    count: n,
-    height,
-    width,
-  };
+  const split = { images: images.data.subarray(0, n * height * width), labels: labels.data.subarray(0, n), count: n, height, width };
+  return { split, total: count };
 }
 
 /** Images must have magic 2051 (3 dims) and labels 2049 (1 dim); a swap gets its own message. */
