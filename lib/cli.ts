@@ -12,6 +12,7 @@ import { FashionMnist, loadFashionMnist, numBatches } from './data/fashionMnist'
 import { countParams, formatLayerSummary, KernelInit, layerSummary, nin, NIN_DEFAULTS } from './model';
 import { BENCH_DEFAULTS, benchmark, resolveBenchConfig } from './bench';
 import { LrSchedule, OptimizerName, TRAIN_DEFAULTS } from './trainConfig';
+import { finalMetrics, formatFinalMetrics } from './train';
 import { CONSTANT_OUTPUT_WARNING, evaluateModel, formatEvaluation, modelInputSize } from './evaluate';
 import { ConfigError } from './validate';
 import { DeadNetworkError, DivergedError, UnhealthyError } from './health';
@@ -181,22 +182,16 @@ async function trainCommand(opts: TrainOpts, io: Io, oneByOneGiven: boolean) {
   outcome.model.dispose();
   const dir = plan.checkpointDir;
   if (outcome.history.interrupted) throw interrupted(outcome, stop.reason(), dir, numBatches(d.train.count, plan.config.batchSize));
-  const epochs = outcome.history.epochs;
-  const last = epochs[epochs.length - 1];
-  const final = {
-    loss: last.trainLoss, trainAcc: last.trainAcc, testAcc: last.testAcc,
-    examplesPerSec: epochs.reduce((s, e) => s + e.examplesPerSec, 0) / epochs.length,
-  };
+  const final = finalMetrics(outcome.history);
   if (opts.json) {
     const resumedFrom = plan.saved ? { epochsCompleted: plan.saved.epochsCompleted, steps: plan.saved.steps } : null;
     io.out(json({
       command: 'train', backend: backendSummary(backend), data: dataSummary(d), config: { train: plan.config, model: plan.model },
-      history: epochs, final, ...(dir !== undefined ? { checkpoint: { dir, resumedFrom } } : {}),
+      history: outcome.history.epochs, final, ...(dir !== undefined ? { checkpoint: { dir, resumedFrom } } : {}),
     }));
     return;
   }
-  io.out(`loss ${fixed(final.loss)}, train acc ${fixed(final.trainAcc)}, test acc ${fixed(final.testAcc)}\n` +
-    `${final.examplesPerSec.toFixed(1)} examples/sec on ${backend.name}\n`);
+  io.out(`${formatFinalMetrics(final, backend.name)}\n`);
 }
 
 /** A dead or diverged run's error, with the command that resumes from its last good checkpoint. */

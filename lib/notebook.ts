@@ -10,7 +10,10 @@
  * tslab installs for the cell being executed (`tslab/dist/jupyter`'s lastWriteDisplayData).
  * Outside a tslab kernel (a script, a test) each display prints its text/plain line instead.
  */
-import { PlotlyFigure, vegaLiteToSvg, VegaLiteSpec } from './plots';
+import { PlotlyFigure, TrainingCurves, vegaLiteToSvg, VegaLiteSpec } from './plots';
+import type { RunHooks } from './trainingRun';
+import * as path from 'node:path';
+import { packageRoot } from './paths';
 
 /** mimetype → data, as in a Jupyter display_data message. */
 export type MimeBundle = Record<string, unknown>;
@@ -92,4 +95,52 @@ export function tableBundle(objects: ReadonlyArray<object>, caption?: string): M
     rows.map((r) => `<tr>${columns.map((c) => `<td>${escapeHtml(cell(r[c]))}</td>`).join('')}</tr>`).join('') +
     '</tbody></table>';
   return { 'text/html': html, 'text/plain': text };
+}
+
+/**
+ * d2l's `Animator` for this project: the training curves, drawn in place while a model
+ * trains. It owns its two displays (the plotly curves and the vega-lite loss of every step)
+ * and hands out the hooks a training run calls:
+ *
+ *   const animator = new Animator(numEpochs);
+ *   const outcome = await executeRun(plan, data, animator.hooks());
+ *
+ * A resumed run's earlier epochs are drawn first (their test accuracies; the steps of
+ * another session are not kept).
+ */
+export class Animator {
+  readonly curves: TrainingCurves;
+  private readonly live = newLiveDisplay();
+  private readonly liveSteps = newLiveDisplay();
+
+  constructor(numEpochs: number) {
+    this.curves = new TrainingCurves(numEpochs);
+  }
+
+  /** Redraws both charts from the curves. */
+  async redraw(): Promise<void> {
+    const c = this.curves;
+    this.live.update(await plotlyBundle(c.toPlotly(), c.toVegaLite(), c.summary()));
+    this.liveSteps.update(await vegaLiteBundle(c.stepLossVegaLite(), `${c.steps.length} steps`));
+  }
+
+  /** The hooks that feed and redraw the charts. */
+  hooks(): Required<Pick<RunHooks, 'onStart' | 'onBatchEnd' | 'onEpochEnd'>> {
+    return {
+      onStart: async (done) => {
+        done.forEach((r) => this.curves.epochEnd(r));
+        if (done.length > 0) await this.redraw();
+      },
+      onBatchEnd: async (b) => { if (this.curves.batchEnd(b)) await this.redraw(); },
+      onEpochEnd: async (r) => {
+        this.curves.epochEnd(r);
+        await this.redraw();
+      },
+    };
+  }
+}
+
+/** Where the notebooks keep the checkpoints of run `name`: `$NIN_RUNS_DIR/name`, else the project's `runs/name`. */
+export function notebookRunDir(name: string, env: NodeJS.ProcessEnv = process.env): string {
+  return path.join(env.NIN_RUNS_DIR || path.join(packageRoot(), 'runs'), name);
 }

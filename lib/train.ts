@@ -387,6 +387,32 @@ export async function train(
   return history;
 }
 
+/** What a run ended with, as the chapter reports it: the last epoch's numbers and the mean speed. */
+export interface FinalMetrics {
+  loss: number;
+  trainAcc: number;
+  testAcc: number;
+  /** Mean over the epochs of training examples per second. */
+  examplesPerSec: number;
+}
+
+/** The final metrics of a history with at least one epoch. */
+export function finalMetrics(history: Pick<TrainHistory, 'epochs'>): FinalMetrics {
+  const epochs = history.epochs;
+  if (epochs.length === 0) throw new ConfigError('no epoch has been completed yet, so there are no final metrics');
+  const last = epochs[epochs.length - 1];
+  return {
+    loss: last.trainLoss, trainAcc: last.trainAcc, testAcc: last.testAcc,
+    examplesPerSec: epochs.reduce((s, e) => s + e.examplesPerSec, 0) / epochs.length,
+  };
+}
+
+/** The chapter's two summary lines: "loss 0.356, train acc 0.870, test acc 0.871" and the speed on `backend`. */
+export function formatFinalMetrics(m: FinalMetrics, backend: string): string {
+  return `loss ${m.loss.toFixed(3)}, train acc ${m.trainAcc.toFixed(3)}, test acc ${m.testAcc.toFixed(3)}\n` +
+    `${m.examplesPerSec.toFixed(1)} examples/sec on ${backend}`;
+}
+
 /** Settles a run that ends an epoch on flat steps: dead or not, by one inference pass over a test batch. */
 function settleEpochEnd(health: HealthMonitor, test: FashionMnistSplit, config: TrainConfig, vitals: StepVitals, at: StepPosition): void {
   if (test.count === 0) return;

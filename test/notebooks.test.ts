@@ -36,9 +36,11 @@ describe('the notebooks, executed in the tiny profile', { skip: hasJupyter ? fal
     .filter((o) => o.output_type === 'stream' && o.name === 'stdout').map((o) => joined(o.text)).join('');
   const displays = (name: string) => cells[name].flatMap((c) => c.outputs ?? []).filter((o) => o.output_type === 'display_data');
 
+  const runs = fs.mkdtempSync(path.join(os.tmpdir(), 'nin-notebook-runs-'));
+  const env = { ...process.env, NIN_PROFILE: 'tiny', NIN_RUNS_DIR: runs };
   before(() => {
     run = spawnSync(python, [path.join(packageRoot(), 'scripts', 'run_notebooks.py'), '--out', out, '--timeout', '600'],
-      { encoding: 'utf8', env: { ...process.env, NIN_PROFILE: 'tiny' }, timeout: 15 * 60 * 1000 });
+      { encoding: 'utf8', env, timeout: 15 * 60 * 1000 });
     for (const name of ['nin', 'exercises']) {
       const file = path.join(out, `${name}.ipynb`);
       if (fs.existsSync(file)) cells[name] = JSON.parse(fs.readFileSync(file, 'utf8')).cells;
@@ -85,7 +87,7 @@ describe('the notebooks, executed in the tiny profile', { skip: hasJupyter ? fal
   });
 
   test('the training plots, one plotly and one vega-lite, are each redrawn in place up to the last step', () => {
-    const training = cells.nin.find((c) => joined(c.source).includes('nin.train('))!;
+    const training = cells.nin.find((c) => joined(c.source).includes('nin.executeRun('))!;
     const plots = (training.outputs ?? []).filter((o) => PLOTLY_MIME in (o.data ?? {}));
     assert.equal(plots.length, 1, 'updates replace the display instead of adding plots');
     const stepPlots = (training.outputs ?? []).filter((o) => VEGA_LITE_MIME in (o.data ?? {}));
@@ -123,5 +125,20 @@ describe('the notebooks, executed in the tiny profile', { skip: hasJupyter ? fal
     assert.match(first, /^<svg[^>]*class="marks"/);
     assert.match(first, /<path/, 'the drawing itself, not only its text');
     assert.doesNotMatch(html, /(src|href)="https?:\/\//, 'nothing loaded from the network');
+  });
+
+  test('after a kernel restart the chapter notebook goes on from its checkpoint: a finished run is loaded, not trained again', () => {
+    assert.ok(fs.existsSync(path.join(runs, 'chapter-tiny', 'latest.json')), 'the run saved its checkpoints');
+    const again = fs.mkdtempSync(path.join(os.tmpdir(), 'nin-notebooks-again-'));
+    const rerun = spawnSync(python, [path.join(packageRoot(), 'scripts', 'run_notebooks.py'), '--out', again, '--timeout', '600',
+      path.join(packageRoot(), 'notebooks', 'nin.ipynb')], { encoding: 'utf8', env, timeout: 15 * 60 * 1000 });
+    assert.equal(rerun.status, 0, `${rerun.stdout}\n${rerun.stderr}`);
+    const rerunCells: Cell[] = JSON.parse(fs.readFileSync(path.join(again, 'nin.ipynb'), 'utf8')).cells;
+    const text = rerunCells.flatMap((c) => c.outputs ?? []).filter((o) => o.name === 'stdout').map((o) => joined(o.text)).join('');
+    const summary = (t: string) => /^loss [\d.]+, train acc [\d.]+, test acc [\d.]+$/m.exec(t)?.[0];
+    assert.equal(summary(text), summary(stdoutOf('nin')), 'the same final numbers, from the checkpoint');
+    const steps = rerunCells.flatMap((c) => c.outputs ?? []).filter((o) => o.output_type === 'display_data' &&
+      /^\d+ steps$/.test(joined(o.data?.['text/plain'] as string[])));
+    assert.deepEqual(steps.map((o) => joined(o.data!['text/plain'] as string[])), ['0 steps'], 'no step was trained again');
   });
 });
