@@ -30,7 +30,7 @@ export interface BackendInfo {
 export interface BackendOptions {
   /**
    * On wasm, run convolutions with the native OpenBLAS addon when it is built
-   * (lib/kernels/nativeConv.ts). Default: true unless $NIN_NATIVE is `0`.
+   * (lib/kernels/native.ts). Default: true unless $NIN_NATIVE is `0`.
    */
   native?: boolean;
 }

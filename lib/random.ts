@@ -15,7 +15,13 @@ export function mulberry32(seed: number): () => number {
   };
 }
 
-/** A seed for one (run seed, epoch) pair, so each epoch's order is reproducible on its own. */
+/**
+ * A 32-bit seed derived from a run's seed and a path of integers: the shuffle of epoch e is
+ * `deriveSeed(seed, e)`, the dropout masks of step s (piece p) `deriveSeed(seed, e, s, p)`,
+ * and the initialisers of block b, layer i `deriveSeed(deriveSeed(seed, b), i)`. So any point
+ * of a run can be recomputed without replaying it. (A weak mix: a part equal to the running
+ * value gives 0, e.g. `deriveSeed(1, 1)`; the consumers here treat 0 as a seed like any other.)
+ */
 export function deriveSeed(seed: number, ...parts: number[]): number {
   let h = seed >>> 0;
   for (const p of parts) h = Math.imul(h ^ (p >>> 0), 0x9e3779b1) >>> 0;

@@ -1,7 +1,7 @@
 /**
  * The wasm convolution kernels against tfjs's reference `cpu` backend, twice: the kernels
  * composed from wasm's own XNNPACK ops (lib/kernels/wasmConvGrad.ts), and the native OpenBLAS
- * ones (lib/kernels/nativeConv.ts) that replace them when built. The native variant is skipped
+ * ones (lib/kernels/native.ts) that replace them when built. The native variant is skipped
  * only when the addon is not built, unless NIN_REQUIRE_NATIVE=1 (CI), which makes that a failure.
  * Gradients are taken through the real autodiff path (tf.grads of conv2d and of the fused
  * conv2d+bias+relu that tfjs-layers uses), so both new kernels run exactly as in training.

@@ -457,7 +457,7 @@ export interface BatchOptions {
   shuffle: boolean;
   /** Run seed; with `epoch` it fixes the order. */
   seed: number;
-  /** Epoch number (0-based); each epoch gets its own order. */
+  /** Epoch number (training counts from 1; evaluation passes 0); each epoch gets its own order. */
   epoch: number;
 }
 

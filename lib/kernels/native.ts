@@ -20,16 +20,13 @@ import {
   Conv2DBackpropFilterAttrs,
   Conv2DBackpropInputAttrs,
   FusedConv2DAttrs,
-  getKernel,
   MaxPoolGradAttrs,
   SumAttrs,
   util,
-  KernelConfig,
   KernelFunc,
-  registerKernel,
   TensorInfo,
-  unregisterKernel,
 } from '@tensorflow/tfjs-core';
+import { KernelReplacement } from './registry';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { packageRoot } from '../paths';
 
@@ -56,7 +53,7 @@ const KERNELS = ['Conv2D', 'FusedConv2D', 'Conv2DBackpropInput', 'Conv2DBackprop
 let addon: Addon | undefined;
 let loadError: string | undefined;
 /** The kernels the native ones replaced, for fallback and for `unregisterNativeConvolutions`. */
-const replaced = new Map<string, KernelFunc>();
+const replaced = new KernelReplacement(BACKEND);
 
 /** Path of the compiled addon. */
 export function nativeAddonPath(): string {
@@ -109,7 +106,7 @@ const conv2d: KernelFunc = (args) => {
   const backend = args.backend as BackendWasm;
   const { x, filter } = args.inputs as { x: TensorInfo; filter: TensorInfo };
   const { strides, pad, dataFormat, dilations, dimRoundingMode } = args.attrs as unknown as Conv2DAttrs;
-  if (!supported(dataFormat, dilations, x, filter)) return replaced.get('Conv2D')!(args);
+  if (!supported(dataFormat, dilations, x, filter)) return replaced.original('Conv2D')(args);
   const info = backend_util.computeConv2DInfo(x.shape as [number, number, number, number],
     filter.shape as [number, number, number, number], strides, 1, pad, dimRoundingMode);
   const out = backend.makeOutput(info.outShape, 'float32');
@@ -127,7 +124,7 @@ const fusedConv2d: KernelFunc = (args) => {
   const simpleBias = bias == null || (bias.shape.length === 1 && bias.shape[0] === filter.shape[3]);
   if (!supported(dataFormat, dilations, x, filter, ...(bias ? [bias] : [])) || preluActivationWeights != null ||
     (activation !== 'relu' && activation !== 'linear') || !simpleBias) {
-    return replaced.get('FusedConv2D')!(args);
+    return replaced.original('FusedConv2D')(args);
   }
   const info = backend_util.computeConv2DInfo(x.shape as [number, number, number, number],
     filter.shape as [number, number, number, number], strides, 1, pad, dimRoundingMode);
@@ -144,7 +141,7 @@ const conv2dBackpropInput: KernelFunc = (args) => {
   const backend = args.backend as BackendWasm;
   const { dy, filter } = args.inputs as { dy: TensorInfo; filter: TensorInfo };
   const { strides, pad, dataFormat, dimRoundingMode, inputShape } = args.attrs as unknown as Conv2DBackpropInputAttrs;
-  if (!supported(dataFormat, 1, dy, filter)) return replaced.get('Conv2DBackpropInput')!(args);
+  if (!supported(dataFormat, 1, dy, filter)) return replaced.original('Conv2DBackpropInput')(args);
   const info = backend_util.computeConv2DInfo(inputShape, filter.shape as [number, number, number, number],
     strides, 1, pad, dimRoundingMode);
   const out = backend.makeOutput(inputShape, 'float32');
@@ -158,7 +155,7 @@ const conv2dBackpropFilter: KernelFunc = (args) => {
   const backend = args.backend as BackendWasm;
   const { x, dy } = args.inputs as { x: TensorInfo; dy: TensorInfo };
   const { strides, pad, dataFormat, dimRoundingMode, filterShape } = args.attrs as unknown as Conv2DBackpropFilterAttrs;
-  if (!supported(dataFormat, 1, x, dy)) return replaced.get('Conv2DBackpropFilter')!(args);
+  if (!supported(dataFormat, 1, x, dy)) return replaced.original('Conv2DBackpropFilter')(args);
   const info = backend_util.computeConv2DInfo(x.shape as [number, number, number, number], filterShape,
     strides, 1, pad, dimRoundingMode);
   const out = backend.makeOutput(filterShape, 'float32');
@@ -172,7 +169,7 @@ const maxPoolGrad: KernelFunc = (args) => {
   const backend = args.backend as BackendWasm;
   const { dy, input } = args.inputs as { dy: TensorInfo; input: TensorInfo };
   const { filterSize, strides, pad, dimRoundingMode } = args.attrs as unknown as MaxPoolGradAttrs;
-  if (!supported('NHWC', 1, dy, input)) return replaced.get('MaxPoolGrad')!(args);
+  if (!supported('NHWC', 1, dy, input)) return replaced.original('MaxPoolGrad')(args);
   const info = backend_util.computePool2DInfo(input.shape as [number, number, number, number],
     filterSize, strides, 1, pad, dimRoundingMode);
   const out = backend.makeOutput(input.shape, 'float32');
@@ -190,7 +187,7 @@ const sum: KernelFunc = (args) => {
   const axes = util.parseAxisParam(axis, x.shape).sort((a, b) => a - b);
   const k = axes.length;
   if (x.dtype !== 'float32' || k === 0 || k >= x.shape.length || axes.some((a, i) => a !== i)) {
-    return replaced.get('Sum')!(args);
+    return replaced.original('Sum')(args);
   }
   const rest = x.shape.slice(k);
   const out = backend.makeOutput(keepDims ? [...axes.map(() => 1), ...rest] : rest, 'float32');
@@ -221,24 +218,12 @@ export function registerNativeConvolutions(threads?: number): NativeConvStatus {
   const lib = loadAddon();
   if (!lib) return { active: false, description: `native convolutions unavailable (${loadError})` };
   if (threads !== undefined) lib.threads(threads);
-  if (replaced.size === 0) {
-    for (const name of KERNELS) {
-      const current = getKernel(name, BACKEND);
-      if (current == null) throw new Error(`the wasm backend has no ${name} kernel to fall back on`);
-      replaced.set(name, current.kernelFunc);
-      unregisterKernel(name, BACKEND);
-      registerKernel({ kernelName: name, backendName: BACKEND, kernelFunc: NATIVE[name] } as KernelConfig);
-    }
-  }
+  replaced.install(Object.fromEntries(KERNELS.map((name) => [name, () => NATIVE[name]])));
   const n = lib.threads();
   return { active: true, description: `native convolutions (OpenBLAS, ${n} thread${n === 1 ? '' : 's'})` };
 }
 
 /** Restores the kernels that `registerNativeConvolutions` replaced. */
 export function unregisterNativeConvolutions(): void {
-  for (const [name, kernelFunc] of replaced) {
-    unregisterKernel(name, BACKEND);
-    registerKernel({ kernelName: name, backendName: BACKEND, kernelFunc });
-  }
-  replaced.clear();
+  replaced.restore();
 }

@@ -19,14 +19,12 @@ import {
   Conv2DBackpropInputAttrs,
   getKernel,
   KernelBackend,
-  KernelConfig,
   KernelFunc,
   NamedAttrMap,
   NamedTensorInfoMap,
-  registerKernel,
   TensorInfo,
-  unregisterKernel,
 } from '@tensorflow/tfjs-core';
+import { KernelReplacement } from './registry';
 
 const BACKEND = 'wasm';
 
@@ -196,24 +194,24 @@ export const conv2dBackpropInput: KernelFunc = (args) => {
   return cropTo(backend, conv, [n, h, w, ci]);
 };
 
-let installed = false;
+/** The stock kernels this module replaced (wasm has a slow Conv2DBackpropInput and no Conv2DBackpropFilter). */
+const gradients = new KernelReplacement(BACKEND);
 
 /**
  * Registers the two gradient kernels on the wasm backend (idempotent). Call after the wasm
  * backend package has been loaded, before training.
  */
 export function registerWasmConvGradients(): void {
-  if (installed) return;
-  const stock = getKernel('Conv2DBackpropInput', BACKEND);
-  if (stock != null) {
-    stockBackpropInput = stock.kernelFunc;
-    unregisterKernel('Conv2DBackpropInput', BACKEND);
-  }
-  if (getKernel('Conv2DBackpropFilter', BACKEND) != null) unregisterKernel('Conv2DBackpropFilter', BACKEND);
-  const configs: KernelConfig[] = [
-    { kernelName: 'Conv2DBackpropFilter', backendName: BACKEND, kernelFunc: conv2dBackpropFilter },
-    { kernelName: 'Conv2DBackpropInput', backendName: BACKEND, kernelFunc: conv2dBackpropInput },
-  ];
-  for (const config of configs) registerKernel(config);
-  installed = true;
+  gradients.install({
+    Conv2DBackpropFilter: () => conv2dBackpropFilter,
+    Conv2DBackpropInput: (stock) => {
+      stockBackpropInput = stock;
+      return conv2dBackpropInput;
+    },
+  }, ['Conv2DBackpropFilter', 'Conv2DBackpropInput']);
+}
+
+/** Puts wasm's own gradient kernels back (for comparisons). */
+export function unregisterWasmConvGradients(): void {
+  gradients.restore();
 }

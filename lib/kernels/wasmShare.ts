@@ -13,9 +13,8 @@
  * A cast between different types still converts (the stock kernel). Nothing here changes a
  * value, so training gives bit-identical results with and without it.
  */
-import {
-  CastAttrs, getKernel, KernelBackend, KernelConfig, KernelFunc, registerKernel, TensorInfo, unregisterKernel,
-} from '@tensorflow/tfjs-core';
+import { CastAttrs, KernelBackend, TensorInfo } from '@tensorflow/tfjs-core';
+import { KernelReplacement } from './registry';
 
 const BACKEND = 'wasm';
 
@@ -26,38 +25,27 @@ function share(backend: KernelBackend, x: TensorInfo): TensorInfo {
 }
 
 /** The kernels this module replaced, to put back (kept for tests and comparisons). */
-const stock = new Map<string, KernelFunc>();
-
-function replace(name: string, make: (previous: KernelFunc) => KernelFunc): void {
-  const current = getKernel(name, BACKEND);
-  if (current == null) throw new Error(`the wasm backend has no ${name} kernel to replace`);
-  stock.set(name, current.kernelFunc);
-  unregisterKernel(name, BACKEND);
-  registerKernel({ kernelName: name, backendName: BACKEND, kernelFunc: make(current.kernelFunc) } as KernelConfig);
-}
+const sharing = new KernelReplacement(BACKEND);
 
 /**
  * Registers the sharing `Identity` and `Cast` on the wasm backend (idempotent). Call after the
  * wasm backend package has been loaded.
  */
 export function registerWasmSharing(): void {
-  if (stock.size > 0) return;
-  replace('Identity', (copy) => (args) => {
-    const x = args.inputs.x as TensorInfo;
-    return x.dtype === 'string' ? copy(args) : share(args.backend as KernelBackend, x);
-  });
-  replace('Cast', (convert) => (args) => {
-    const x = args.inputs.x as TensorInfo;
-    const { dtype } = args.attrs as unknown as CastAttrs;
-    return x.dtype === dtype && dtype !== 'string' ? share(args.backend as KernelBackend, x) : convert(args);
+  sharing.install({
+    Identity: (copy) => (args) => {
+      const x = args.inputs.x as TensorInfo;
+      return x.dtype === 'string' ? copy!(args) : share(args.backend as KernelBackend, x);
+    },
+    Cast: (convert) => (args) => {
+      const x = args.inputs.x as TensorInfo;
+      const { dtype } = args.attrs as unknown as CastAttrs;
+      return x.dtype === dtype && dtype !== 'string' ? share(args.backend as KernelBackend, x) : convert!(args);
+    },
   });
 }
 
 /** Puts the copying kernels back. */
 export function unregisterWasmSharing(): void {
-  for (const [name, kernelFunc] of stock) {
-    unregisterKernel(name, BACKEND);
-    registerKernel({ kernelName: name, backendName: BACKEND, kernelFunc });
-  }
-  stock.clear();
+  sharing.restore();
 }
