@@ -36,13 +36,25 @@ async function runSeed(seed, trainConfig, modelConfig, data, maxSteps) {
       if (maxSteps > 0 && losses.length >= maxSteps) controller.abort();
     },
   }, { signal: controller.signal }).catch((err) => ({ epochs: [], error: err.message }));
+  const deadClasses = silentClasses(model, data.test, config.resize);
   model.dispose();
   return {
     seed, stepsToLeave2_2: left ?? null, steps: losses.length,
     lossEvery100: losses.filter((_, i) => (i + 1) % 100 === 0).map((x) => Number(x.toFixed(4))),
     epochs: history.epochs.map((e) => ({ epoch: e.epoch, trainLoss: e.trainLoss, trainAcc: e.trainAcc, testAcc: e.testAcc })),
-    error: history.error, seconds: (Date.now() - start) / 1000,
+    deadClasses, error: history.error, seconds: (Date.now() - start) / 1000,
   };
+}
+
+/** Classes whose score is 0 for every one of the first 512 test images: dead channels of the last block. */
+function silentClasses(model, test, resize) {
+  const tf = require('@tensorflow/tfjs-core');
+  const sub = { ...test, count: Math.min(512, test.count) };
+  const { value } = nin.batches(sub, { batchSize: sub.count, resize, shuffle: false, seed: 0, epoch: 0 }).next();
+  const max = tf.tidy(() => tf.max(model.predict(value.xs), 0));
+  const dead = Array.from(max.dataSync()).flatMap((m, k) => (m === 0 ? [k] : []));
+  tf.dispose([max, value.xs, value.ys]);
+  return dead;
 }
 
 async function main() {
