@@ -17,7 +17,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
-import { positiveInt, knownKeys } from './validate';
+import { positiveInt, withDefaults } from './validate';
 
 export interface HealthConfig {
   /**
@@ -32,8 +32,7 @@ export const HEALTH_DEFAULTS: Readonly<HealthConfig> = Object.freeze({ deadAfter
 
 /** Fills defaults and checks every field; throws a ConfigError naming the first bad one. */
 export function resolveHealthConfig(partial: Partial<HealthConfig> = {}): HealthConfig {
-  knownKeys('health', partial, HEALTH_DEFAULTS);
-  const c = { ...HEALTH_DEFAULTS, ...partial };
+  const c = withDefaults('health', partial, HEALTH_DEFAULTS);
   positiveInt('deadAfterSteps', c.deadAfterSteps);
   return c;
 }
@@ -92,7 +91,8 @@ export function absSum(tensors: tf.Tensor[]): number {
 
 /** The learning-rate hint every divergence message ends with. */
 export function smallerLrHint(lr: number): string {
-  return `try a smaller learning rate than ${lr} (e.g. --lr ${Number((lr / 10).toPrecision(3))})`;
+  const short = (x: number) => (x > 1e6 ? x.toExponential() : String(Number(x.toPrecision(3))));
+  return `try a smaller learning rate than ${short(lr)} (e.g. --lr ${short(lr / 10)})`;
 }
 
 const where = (p: StepPosition) => `at epoch ${p.epoch}, step ${p.step} of ${p.steps}`;

@@ -16,7 +16,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { deriveSeed, mulberry32, permutation } from '../random';
 import { packageRoot } from '../paths';
 import { statOrUndefined } from '../files';
-import { ConfigError, knownKeys, positiveInt } from '../validate';
+import { ConfigError, knownKeys, positiveInt, withDefaults } from '../validate';
 import { IDX_IMAGES_MAGIC, IDX_LABELS_MAGIC, IdxArray, dataFileError, readIdxFile } from './idx';
 
 /** Class names in label order (label 0 is 't-shirt'). */
@@ -109,23 +109,14 @@ export function resolveDataConfig(partial: Partial<DataConfig> = {}): DataConfig
     baseUrl: FASHION_MNIST_BASE_URL,
     checksums: { ...FASHION_MNIST_MD5 },
   };
-  knownKeys('data', partial, defaults);
-
-  const { dataDir, trainLimit, testLimit } = partial;
-  if (dataDir !== undefined && (typeof dataDir !== 'string' || dataDir === '')) {
-    throw new ConfigError(`dataDir must be a directory path, got ${JSON.stringify(dataDir)}`);
+  const c = withDefaults('data', partial, defaults);
+  if (c.dataDir !== undefined && (typeof c.dataDir !== 'string' || c.dataDir === '')) {
+    throw new ConfigError((n) => `${n} must be a directory path, got ${JSON.stringify(c.dataDir)}`, 'dataDir');
   }
-  const download = partial.download ?? defaults.download;
-  if (typeof download !== 'boolean') throw new ConfigError(`download must be true or false, got ${String(download)}`);
-
-  return {
-    dataDir,
-    download,
-    trainLimit: trainLimit === undefined ? undefined : positiveInt('trainLimit', trainLimit),
-    testLimit: testLimit === undefined ? undefined : positiveInt('testLimit', testLimit),
-    baseUrl: checkBaseUrl(partial.baseUrl ?? defaults.baseUrl),
-    checksums: checkChecksums(partial.checksums ?? defaults.checksums),
-  };
+  if (typeof c.download !== 'boolean') throw new ConfigError(`download must be true or false, got ${String(c.download)}`);
+  if (c.trainLimit !== undefined) positiveInt('trainLimit', c.trainLimit);
+  if (c.testLimit !== undefined) positiveInt('testLimit', c.testLimit);
+  return { ...c, baseUrl: checkBaseUrl(c.baseUrl), checksums: checkChecksums(c.checksums) };
 }
 
 function checkBaseUrl(value: unknown): string {
