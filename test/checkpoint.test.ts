@@ -6,6 +6,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { bandSplit } from './fixtures';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -33,13 +34,6 @@ after(() => fs.rmSync(tmp, { recursive: true, force: true }));
 let dirCount = 0;
 const freshDir = () => path.join(tmp, `run${++dirCount}`);
 
-/** Label k is a bright band at rows 2k..2k+2 (as in train.test.ts). */
-function bandSplit(count: number, offset = 0): FashionMnistSplit {
-  const images = new Uint8Array(count * 784);
-  const labels = Uint8Array.from({ length: count }, (_, i) => (i * 7 + offset) % 10);
-  labels.forEach((k, i) => images.fill(255, i * 784 + 2 * k * 28, i * 784 + (2 * k + 3) * 28));
-  return { images, labels, count, height: 28, width: 28 };
-}
 const data = { train: bandSplit(32), test: bandSplit(16, 3) };
 const trainConfig: TrainConfig = resolveTrainConfig({ numEpochs: 2, batchSize: 8, lr: 0.1, resize: 67, seed: 7 });
 const modelConfig = resolveNinConfig({ inputSize: 67, seed: 7 });

@@ -4,6 +4,7 @@
  */
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { bandSplit } from './fixtures';
 import * as tf from '@tensorflow/tfjs-core';
 import { selectBackend } from '../lib/backend';
 import { FASHION_MNIST_CLASSES, FashionMnistSplit } from '../lib/data/fashionMnist';
@@ -17,13 +18,6 @@ before(async () => {
   await selectBackend('wasm');
 });
 
-/** Label k is a bright band at rows 2k..2k+2 (as in train.test.ts). */
-function bandSplit(count: number, offset = 0): FashionMnistSplit {
-  const images = new Uint8Array(count * 784);
-  const labels = Uint8Array.from({ length: count }, (_, i) => (i * 7 + offset) % 10);
-  labels.forEach((k, i) => images.fill(255, i * 784 + 2 * k * 28, i * 784 + (2 * k + 3) * 28));
-  return { images, labels, count, height: 28, width: 28 };
-}
 
 test('confusionMatrix: rows are true classes, columns predictions', () => {
   const labels = [0, 0, 1, 2, 2, 2];

@@ -5,6 +5,7 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { bandSplit } from './fixtures';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -30,13 +31,6 @@ before(async () => {
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'nin-health-'));
 after(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
-/** Label k is a bright band across rows 2k..2k+2: a network that lives learns it fast. */
-function bandSplit(count: number, offset = 0): FashionMnistSplit {
-  const images = new Uint8Array(count * 784);
-  const labels = Uint8Array.from({ length: count }, (_, i) => (i * 7 + offset) % 10);
-  labels.forEach((k, i) => images.fill(255, i * 784 + 2 * k * 28, i * 784 + (2 * k + 3) * 28));
-  return { images, labels, count, height: 28, width: 28 };
-}
 const data = { train: bandSplit(64), test: bandSplit(16, 3) };
 
 /** Sets every weight whose name matches `pattern` to `value`. */

@@ -4,6 +4,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { bandSplit } from './fixtures';
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { selectBackend } from '../lib/backend';
@@ -20,22 +21,6 @@ before(async () => {
   await selectBackend('wasm');
 });
 
-/**
- * `count` 28×28 images where label k is a bright band across rows 2k..2k+2 on black:
- * easy to tell apart, so a dozen SGD steps visibly lower the loss. `offset` varies the
- * label order between the train and test splits.
- */
-function bandSplit(count: number, offset = 0): FashionMnistSplit {
-  const side = 28;
-  const images = new Uint8Array(count * side * side);
-  const labels = new Uint8Array(count);
-  for (let i = 0; i < count; i++) {
-    const k = (i * 7 + offset) % 10;
-    labels[i] = k;
-    for (let row = 2 * k; row <= 2 * k + 2; row++) images.fill(255, i * side * side + row * side, i * side * side + (row + 1) * side);
-  }
-  return { images, labels, count, height: side, width: side };
-}
 
 const data = { train: bandSplit(64), test: bandSplit(32, 3) };
 

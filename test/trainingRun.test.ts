@@ -5,6 +5,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { bandSplit } from './fixtures';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -31,12 +32,6 @@ after(() => fs.rmSync(tmp, { recursive: true, force: true }));
 let count = 0;
 const freshDir = () => path.join(tmp, `run${++count}`);
 
-function bandSplit(n: number, offset = 0): FashionMnistSplit {
-  const images = new Uint8Array(n * 784);
-  const labels = Uint8Array.from({ length: n }, (_, i) => (i * 7 + offset) % 10);
-  labels.forEach((k, i) => images.fill(255, i * 784 + 2 * k * 28, i * 784 + (2 * k + 3) * 28));
-  return { images, labels, count: n, height: 28, width: 28 };
-}
 const data = { train: bandSplit(32), test: bandSplit(16, 3) };
 const options = (dir: string, more: Partial<RunOptions> = {}): RunOptions => ({
   train: { numEpochs: 1, batchSize: 8, resize: 67, seed: 1 }, model: { init: 'he' }, checkpointDir: dir, ...more,
