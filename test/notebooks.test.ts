@@ -101,19 +101,24 @@ describe('the notebooks, executed in the tiny profile', { skip: hasJupyter ? fal
 
   test('the exercises gather every run into one table and one chart', () => {
     const text = stdoutOf('exercises');
-    for (const run of ['adam lr 0.0005', 'adam lr 0.001', 'adam lr 0.002', 'sgd lr 0.1', 'sgd lr 0.02 + momentum 0.9', '0× 1×1 conv', '1× 1×1 conv', '2× 1×1 conv', '3× 1×1 conv',
-      '3×3 instead of 1×1', 'dense head', 'glorot init, 0 warm-up steps', 'glorot init, 2 warm-up steps', 'he init, 0 warm-up steps',
-      'he init, 2 warm-up steps']) {
-      assert.match(text, new RegExp(`^${run.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: loss [\\d.]+, train acc`, 'm'), run);
-    }
+    // Each run reports its result, or that it died or diverged (which one may depend on how the machine rounds).
+    const runs = ['adam lr 0.0005', 'adam lr 0.001', 'adam lr 0.002', 'sgd lr 0.1', 'sgd lr 0.02 + momentum 0.9', '0× 1×1 conv',
+      '1× 1×1 conv', '2× 1×1 conv', '3× 1×1 conv', '3×3 instead of 1×1', 'dense head', 'glorot init, 0 warm-up steps',
+      'glorot init, 100 warm-up steps', 'he init, 0 warm-up steps', 'he init, 100 warm-up steps'];
+    const finished = runs.filter((run) => {
+      const line = new RegExp(`^${run.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: (loss [\\d.]+, train acc|died|diverged)`, 'm').exec(text);
+      assert.ok(line, `${run}: no line`);
+      return line[1].startsWith('loss');
+    });
+    assert.ok(finished.length >= runs.length - 4, `most runs finish: ${finished.join(', ')}`);
     const tables = displays('exercises').filter((d) => 'text/html' in (d.data ?? {}));
     const results = tables.find((d) => joined(d.data!['text/plain'] as string[]).startsWith('tiny profile'))!;
-    assert.equal(joined(results.data!['text/plain'] as string[]).split('\n').length, 2 + 15, 'caption, header, fifteen runs');
+    assert.equal(joined(results.data!['text/plain'] as string[]).split('\n').length, 2 + finished.length, 'caption, header, a row per finished run');
     const resources = tables.find((d) => joined(d.data!['text/plain'] as string[]).startsWith('resources'))!;
     assert.match(joined(resources.data!['text/plain'] as string[]), /NiN \(chapter\)\s+1992166\s/);
     const chart = displays('exercises').find((d) => VEGA_LITE_MIME in (d.data ?? {}))!;
     const values = (chart.data![VEGA_LITE_MIME] as { data: { values: unknown[] } }).data.values;
-    assert.equal(values.length, 15 * 2, 'fifteen runs × (train acc, test acc)');
+    assert.equal(values.length, finished.length * 2, 'finished runs × (train acc, test acc)');
   });
 
   test('the HTML renderings show the charts as SVG, with nothing to fetch for them', () => {
