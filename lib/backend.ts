@@ -9,7 +9,7 @@
  * installed but fails to load (say, a CUDA library missing) is reported, then skipped.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { ConfigError, oneOf } from './validate';
+import { ConfigError, errorSummary, oneOf } from './validate';
 import { registerWasmConvGradients } from './kernels/wasmConvGrad';
 import { registerWasmSharing } from './kernels/wasmShare';
 import { registerNativeConvolutions, unregisterNativeConvolutions } from './kernels/native';
@@ -84,7 +84,7 @@ export async function selectBackend(choice?: string, options: BackendOptions = {
     try {
       c.load();
     } catch (err) {
-      skipped.push(isMissing(err, c.pkg) ? `${c.pkg}: not installed` : `${c.pkg}: failed to load (${firstLine(err)})`);
+      skipped.push(isMissing(err, c.pkg) ? `${c.pkg}: not installed` : `${c.pkg}: failed to load (${errorSummary(err)})`);
       continue;
     }
     if (tf.findBackendFactory(c.name) == null) {
@@ -124,6 +124,3 @@ async function describe(c: Candidate): Promise<string> {
   return 'cpu (plain JavaScript; slow)';
 }
 
-function firstLine(err: unknown): string {
-  return String((err as Error)?.message ?? err).split('\n')[0];
-}

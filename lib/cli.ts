@@ -14,7 +14,7 @@ import { BENCH_DEFAULTS, benchmark, resolveBenchConfig } from './bench';
 import { LrSchedule, OptimizerName, TRAIN_DEFAULTS } from './trainConfig';
 import { finalMetrics, formatFinalMetrics } from './train';
 import { CONSTANT_OUTPUT_WARNING, evaluateModel, formatEvaluation, modelInputSize } from './evaluate';
-import { ConfigError } from './validate';
+import { ConfigError, errorSummary } from './validate';
 import { DeadNetworkError, DivergedError, UnhealthyError } from './health';
 import { loadModelFromDir } from './checkpoint';
 import { describePosition, executeRun, planRun, RunOptions, RunOutcome, RunPlan } from './trainingRun';
@@ -346,8 +346,7 @@ function errorLine(e: unknown, debug: boolean): string {
   if (userFsCode(err) !== undefined && err.path !== undefined) {
     return `cannot ${err.syscall ?? 'use'} ${err.path} ${fsReason(err)}`; // a file-system failure a user can fix
   }
-  const message = String(err?.message ?? e).split('\n')[0];
-  return `internal error: ${message}${debug ? '' : ' (rerun with --debug for the stack trace)'}`;
+  return `internal error: ${errorSummary(e)}${debug ? '' : ' (rerun with --debug for the stack trace)'}`;
 }
 
 /** Runs the CLI on `argv` (node-style: [node, script, ...args]); resolves to the exit code. */

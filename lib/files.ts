@@ -6,7 +6,7 @@
  * and what to do, never an "internal error".
  */
 import * as fs from 'node:fs';
-import { ConfigError } from './validate';
+import { ConfigError, errorSummary } from './validate';
 
 /** A file-system operation failed for a reason the user can fix; the message says which. */
 export class FileError extends ConfigError {
@@ -45,7 +45,7 @@ export function userFsCode(err: unknown): string | undefined {
 export function fsReason(err: unknown): string {
   const code = userFsCode(err);
   if (code !== undefined) return `(${code}): ${REASONS[code]}`;
-  return `: ${String((err as Error)?.message ?? err).split('\n')[0]}`;
+  return `: ${errorSummary(err)}`;
 }
 
 /** Writes `data` to `file` and flushes it to disk before returning. */
@@ -96,7 +96,7 @@ export function readJson(file: string, fix: string): unknown {
   try {
     return JSON.parse(text);
   } catch (err) {
-    const what = text.trim() === '' ? 'is empty' : `is not valid JSON (${String((err as Error).message).split('\n')[0]})`;
+    const what = text.trim() === '' ? 'is empty' : `is not valid JSON (${errorSummary(err)})`;
     throw new ConfigError(`${file} ${what}; ${fix}`);
   }
 }

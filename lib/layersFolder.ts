@@ -10,7 +10,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { FileError, fsReason, isObject, readJson, userFsCode, writeSynced } from './files';
 import { nonFiniteWeights } from './health';
-import { ConfigError } from './validate';
+import { ConfigError, errorSummary } from './validate';
 
 /** A model's topology and weights manifest. */
 export const MODEL_FILE = 'model.json';
@@ -113,7 +113,7 @@ export async function loadLayersModelFromFolder(folder: string, fix: string): Pr
     model = await tfl.loadLayersModel({ load: async () => artifacts });
   } catch (err) {
     throw new ConfigError(`${file} could not be loaded as a TensorFlow.js layers model ` +
-      `(${String((err as Error).message ?? err).split('\n')[0]}); ${fix}`);
+      `(${errorSummary(err)}); ${fix}`);
   }
   const bad = nonFiniteWeights(model);
   if (bad.count > 0) {

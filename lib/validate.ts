@@ -82,6 +82,11 @@ export function withDefaults<T extends object>(part: string, partial: Partial<T>
   return { ...defaults, ...given } as T;
 }
 
+/** The first line of an error's message (or of the thrown value), for one-line reports. */
+export function errorSummary(err: unknown): string {
+  return String(err instanceof Error ? err.message : (err as { message?: unknown } | null)?.message ?? err).split('\n')[0];
+}
+
 function show(value: unknown): string {
   return typeof value === 'string' ? JSON.stringify(value) : String(value);
 }

@@ -5,7 +5,7 @@
  */
 import * as fs from 'node:fs';
 import * as zlib from 'node:zlib';
-import { ConfigError } from '../validate';
+import { ConfigError, errorSummary } from '../validate';
 
 /** Magic number of an IDX file of unsigned bytes with 3 dimensions (count, rows, columns). */
 export const IDX_IMAGES_MAGIC = 2051;
@@ -81,7 +81,7 @@ export function readIdxFile(path: string): IdxArray {
     try {
       bytes = zlib.gunzipSync(bytes);
     } catch (err) {
-      throw dataFileError(path, `is a damaged or truncated gzip file (${errorText(err)})`);
+      throw dataFileError(path, `is a damaged or truncated gzip file (${errorSummary(err)})`);
     }
   } else if (path.endsWith('.gz')) {
     const text = Buffer.from(bytes.subarray(0, 64)).toString('latin1').trimStart();
@@ -100,9 +100,6 @@ function hex(bytes: Uint8Array, count: number): string {
 /** The error's code (ENOENT, EACCES, ...) when it has one, else its first line. */
 function errorCode(err: unknown): string {
   const code = (err as { code?: unknown } | null)?.code;
-  return typeof code === 'string' ? code : errorText(err);
+  return typeof code === 'string' ? code : errorSummary(err);
 }
 
-function errorText(err: unknown): string {
-  return (err instanceof Error ? err.message : String(err)).split('\n')[0];
-}

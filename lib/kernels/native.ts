@@ -29,6 +29,7 @@ import {
 import { KernelReplacement } from './registry';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { packageRoot } from '../paths';
+import { errorSummary } from '../validate';
 
 interface Addon {
   conv2d(memory: ArrayBuffer, params: Float64Array): void;
@@ -71,7 +72,7 @@ function loadAddon(): Addon | undefined {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     addon = require(file) as Addon;
   } catch (err) {
-    loadError = `failed to load ${file}: ${String((err as Error).message).split('\n')[0]}`;
+    loadError = `failed to load ${file}: ${errorSummary(err)}`;
   }
   return addon;
 }
