@@ -12,7 +12,7 @@
  * `NIN_PROFILE=full|cpu|tiny` overrides the choice.
  */
 import type { BackendInfo } from './backend';
-import type { TrainConfig } from './trainConfig';
+import { resolveTrainConfig, TrainConfig } from './trainConfig';
 import type { NinConfig } from './model';
 import { oneOf } from './validate';
 
@@ -23,26 +23,33 @@ export interface Profile {
   name: ProfileName;
   /** One sentence: why this profile was chosen. */
   why: string;
-  /** Training settings (the rest are TrainConfig's defaults). */
-  train: Partial<TrainConfig>;
+  /** The complete training config (the profile's settings over TrainConfig's defaults). */
+  train: TrainConfig;
   /** Model settings besides the input size (the rest are NinConfig's defaults: the chapter's network). */
   model: Partial<NinConfig>;
   /** Examples to use; undefined means the whole split. */
   trainLimit?: number;
   testLimit?: number;
   /** A smaller budget for each of the exercises' many runs. */
-  exercise: RunSettings;
+  exercise: RunSettings<TrainConfig>;
 }
 
-/** What one training run uses. */
-export interface RunSettings {
-  train: Partial<TrainConfig>;
+/** What one training run uses: its training settings (`T`: partial in PROFILES, complete in a chosen Profile). */
+export interface RunSettings<T = Partial<TrainConfig>> {
+  train: T;
   model: Partial<NinConfig>;
   trainLimit?: number;
   testLimit?: number;
 }
 
-type ProfileSettings = Omit<Profile, 'name' | 'why'>;
+/** A profile as PROFILES writes it: only what differs from the defaults. */
+type ProfileSettings = Omit<Profile, 'name' | 'why' | 'train' | 'exercise'> & { train: Partial<TrainConfig>; exercise: RunSettings };
+
+/** A profile's settings with their training configs completed. */
+function complete(name: ProfileName, why: string): Profile {
+  const p = PROFILES[name];
+  return { ...p, name, why, train: resolveTrainConfig(p.train), exercise: { ...p.exercise, train: resolveTrainConfig(p.exercise.train) } };
+}
 
 export const PROFILES: Readonly<Record<ProfileName, ProfileSettings>> = Object.freeze({
   full: {
@@ -78,23 +85,19 @@ export function chooseProfile(backend: BackendInfo, env: NodeJS.ProcessEnv = pro
   const forced = env.NIN_PROFILE;
   if (forced !== undefined && forced !== '') {
     const name = oneOf('NIN_PROFILE', forced, PROFILE_NAMES);
-    return { name, why: `NIN_PROFILE=${name} was set`, ...PROFILES[name] };
+    return complete(name, `NIN_PROFILE=${name} was set`);
   }
   if (backend.description.includes('tfjs-node-gpu')) {
-    return { name: 'full', why: 'a GPU backend (tfjs-node-gpu) is present, so the chapter\'s full recipe runs', ...PROFILES.full };
+    return complete('full', 'a GPU backend (tfjs-node-gpu) is present, so the chapter\'s full recipe runs');
   }
-  return {
-    name: 'cpu',
-    why: `no GPU backend (running on ${backend.description}), so a recipe tuned for about 20 minutes on 2 CPU cores runs`,
-    ...PROFILES.cpu,
-  };
+  return complete('cpu', `no GPU backend (running on ${backend.description}), so a recipe tuned for about 20 minutes on 2 CPU cores runs`);
 }
 
 /**
  * A one-line description: "cpu profile: 6 epochs at 67 px, batch 64, adam lr 0.001 (cosine
  * decay, 300 warm-up steps), he init, all examples".
  */
-export function describeProfile(p: Pick<Profile, 'name' | 'train' | 'model' | 'trainLimit' | 'testLimit'>): string {
+export function describeProfile(p: Pick<Profile, 'name' | 'model' | 'trainLimit' | 'testLimit'> & { train: Partial<TrainConfig> }): string {
   const t = p.train;
   const limits = p.trainLimit === undefined ? 'all examples' : `${p.trainLimit} training / ${p.testLimit} test examples`;
   const momentum = t.momentum ? ` with momentum ${t.momentum}` : '';

@@ -13,7 +13,7 @@ const nativeCpu: BackendInfo = { name: 'tensorflow', description: 'tensorflow (t
 
 test('a GPU backend gets the chapter\'s full recipe; CPUs get the cpu profile', () => {
   assert.equal(chooseProfile(gpu, {}).name, 'full');
-  assert.deepEqual(chooseProfile(gpu, {}).train, { numEpochs: 5, lr: 0.1, batchSize: 128, resize: 224 });
+  assert.deepEqual(chooseProfile(gpu, {}).train, resolveTrainConfig({ numEpochs: 5, lr: 0.1, batchSize: 128, resize: 224 }));
   assert.equal(chooseProfile(wasm, {}).name, 'cpu');
   assert.equal(chooseProfile(nativeCpu, {}).name, 'cpu');
   assert.match(chooseProfile(wasm, {}).why, /no GPU backend .*wasm/);
