@@ -148,17 +148,23 @@ export class HealthMonitor {
   }
 
   /**
-   * Before an epoch's results are reported (and saved): a run whose last steps were flat but
-   * fewer than `deadAfterSteps` is settled with one forward pass in inference mode (no
-   * dropout) over `xs`: if every image still gets the same logits, the network is dead.
+   * Before an epoch's results are reported (and saved): checks the weights, and runs one
+   * inference pass (no dropout) over `xs`. A run whose last steps were flat (fewer than
+   * `deadAfterSteps`) is dead if every image still gets the same logits. Returns the classes
+   * whose score is 0 for every image of `xs`: their channels of the last block have died, a
+   * partly dead network (it goes on, but can hardly predict them).
    */
-  checkEpochEnd(xs: tf.Tensor4D, vitals: StepVitals, position: StepPosition): void {
+  checkEpochEnd(xs: tf.Tensor4D, vitals: StepVitals, position: StepPosition): number[] {
     this.checkWeights(vitals, position);
-    if (this.flatSteps === 0) return;
-    const spread = tf.tidy(() => logitSpread(this.model.predict(xs) as tf.Tensor2D));
-    const value = spread.dataSync()[0];
-    spread.dispose();
-    if (value === 0) this.dead(vitals, position);
+    const [spread, max] = tf.tidy(() => {
+      const logits = this.model.predict(xs) as tf.Tensor2D;
+      return [logitSpread(logits), tf.max(logits, 0)];
+    });
+    const flat = spread.dataSync()[0] === 0;
+    const silent = Array.from(max.dataSync()).flatMap((m, k) => (m === 0 ? [k] : []));
+    tf.dispose([spread, max]);
+    if (this.flatSteps > 0 && flat) this.dead(vitals, position);
+    return xs.shape[0] > 1 ? silent : [];
   }
 
   /**

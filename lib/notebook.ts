@@ -125,8 +125,9 @@ export class Animator {
   }
 
   /** The hooks that feed and redraw the charts. */
-  hooks(): Required<Pick<RunHooks, 'onStart' | 'onBatchEnd' | 'onEpochEnd'>> {
+  hooks(): Required<Pick<RunHooks, 'onStart' | 'onBatchEnd' | 'onEpochEnd' | 'onWarning'>> {
     return {
+      onWarning: (text) => console.log(`warning: ${text}`),
       onStart: async (done) => {
         done.forEach((r) => this.curves.epochEnd(r));
         if (done.length > 0) await this.redraw();

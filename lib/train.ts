@@ -8,7 +8,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
-import { batches, FashionMnistSplit, numBatches } from './data/fashionMnist';
+import { batches, FASHION_MNIST_CLASSES, FashionMnistSplit, numBatches } from './data/fashionMnist';
 import { ConfigError } from './validate';
 import { deriveSeed } from './random';
 import { resolveTrainConfig, TrainConfig } from './trainConfig';
@@ -106,6 +106,8 @@ export interface TrainCallbacks {
   onBatchEnd?: (info: BatchInfo) => void | Promise<void>;
   /** After each epoch's evaluation. */
   onEpochEnd?: (result: EpochResult, history: TrainHistory) => void | Promise<void>;
+  /** Something the user should know that does not stop training (a class whose channel died). */
+  onWarning?: (text: string) => void;
 }
 
 export interface TrainData {
@@ -367,7 +369,8 @@ export async function train(
         }
       }
       if (history.interrupted) break;
-      settleEpochEnd(health, data.test, config, lastVitals, { epoch, step: steps, steps });
+      const silent = settleEpochEnd(health, data.test, config, lastVitals, { epoch, step: steps, steps });
+      if (silent.length > 0) callbacks.onWarning?.(silentClassesWarning(silent, epoch));
       const trainSeconds = (done?.trainSeconds ?? 0) + stepSeconds;
       const testAcc = evaluateAccuracy(model, data.test, { batchSize: config.batchSize, resize: config.resize });
       const result: EpochResult = {
@@ -413,14 +416,28 @@ export function formatFinalMetrics(m: FinalMetrics, backend: string): string {
     `${m.examplesPerSec.toFixed(1)} examples/sec on ${backend}`;
 }
 
-/** Settles a run that ends an epoch on flat steps: dead or not, by one inference pass over a test batch. */
-function settleEpochEnd(health: HealthMonitor, test: FashionMnistSplit, config: TrainConfig, vitals: StepVitals, at: StepPosition): void {
-  if (test.count === 0) return;
+/**
+ * The health check of an epoch's end, on the first test batch (see
+ * {@link HealthMonitor.checkEpochEnd}): throws for a dead network; returns the silent classes.
+ */
+function settleEpochEnd(health: HealthMonitor, test: FashionMnistSplit, config: TrainConfig, vitals: StepVitals, at: StepPosition): number[] {
+  if (test.count === 0) return [];
   const first = batches(test, { batchSize: config.batchSize, resize: config.resize, shuffle: false, seed: 0, epoch: 0 }).next();
-  if (first.done) return;
+  if (first.done) return [];
   try {
-    health.checkEpochEnd(first.value.xs, vitals, at);
+    return health.checkEpochEnd(first.value.xs, vitals, at);
   } finally {
     tf.dispose([first.value.xs, first.value.ys]);
   }
 }
+
+/** "after epoch 2, class 6 (shirt) scores 0 for every image of the first test batch …". */
+function silentClassesWarning(classes: number[], epoch: number): string {
+  const named = classes.map((k) => `${k}${FASHION_MNIST_CLASSES[k] ? ` (${FASHION_MNIST_CLASSES[k]})` : ''}`);
+  const one = classes.length === 1;
+  return `after epoch ${epoch}, ${one ? `class ${named[0]} scores` : `classes ${named.join(', ')} score`} 0 for every image ` +
+    `of the first test batch: ${one ? 'its channel' : 'their channels'} in the last block ${one ? 'is' : 'are'} silent (below ` +
+    `zero for every input, so no gradient reaches ${one ? 'it' : 'them'}), and the network cannot predict ${one ? 'it' : 'them'} ` +
+    `unless the layers below revive ${one ? 'it' : 'them'}: a partly dead network (expect a lower accuracy; see --warmup-steps, --init he)`;
+}
+

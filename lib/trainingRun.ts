@@ -76,8 +76,6 @@ export interface RunHooks extends TrainCallbacks {
   onStart?: (done: EpochResult[], plan: RunPlan) => void | Promise<void>;
   /** After each checkpoint is written. */
   onSaved?: (checkpoint: CheckpointLocation) => void;
-  /** Something the user should know that does not stop the run (an old checkpoint that could not be removed). */
-  onWarning?: (text: string) => void;
 }
 
 /** How a run ended. The caller owns `model` and disposes it. */
@@ -240,6 +238,7 @@ export async function executeRun(plan: RunPlan, data: TrainData, hooks: RunHooks
       await hooks.onStart?.(done, plan);
       const history = await train(model, data, plan.config, {
         onBatchEnd: hooks.onBatchEnd,
+        onWarning: hooks.onWarning,
         onEpochEnd: async (r, h) => {
           await saver.save(h);
           await hooks.onEpochEnd?.(r, h);

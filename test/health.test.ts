@@ -114,6 +114,26 @@ test('a live network on its plateau is not taken for dead (a rate so small the l
   }
 });
 
+test('a class whose channel of the last block died is named in a warning after the epoch; training goes on', async () => {
+  const model = nin({ inputSize: 67, seed: 3, init: 'he' });
+  const bias = model.weights.find((w) => w.originalName === 'block4_conv2/bias')!;
+  const values = Array.from(bias.read().dataSync());
+  values[3] = -100;
+  const t = tf.tensor1d(values);
+  bias.write(t);
+  t.dispose();
+  const warnings: string[] = [];
+  try {
+    const h = await train(model, data, { numEpochs: 1, batchSize: 8, lr: 1e-7, resize: 67, seed: 1 }, { onWarning: (w) => { warnings.push(w); } });
+    assert.equal(h.epochs.length, 1);
+    assert.equal(warnings.length, 1);
+    assert.match(warnings[0], /^after epoch 1, classes? (\d \([^)]+\), )*3 \(dress\)(, \d \([^)]+\))* scores? 0 for every image of the first test batch: .* in the last block (is|are) silent/);
+    assert.match(warnings[0], /a partly dead network \(expect a lower accuracy; see --warmup-steps, --init he\)$/);
+  } finally {
+    model.dispose();
+  }
+});
+
 test('NaN weights behind a finite loss: the monitor stops at once, counting them', () => {
   const model = nin({ inputSize: 67, seed: 3 });
   setWeights(model, /block2_conv1\/kernel/, NaN);
