@@ -197,9 +197,10 @@ async function trainCommand(opts: TrainOpts, io: Io, oneByOneGiven: boolean) {
 /** A dead or diverged run's error, with the command that resumes from its last good checkpoint. */
 function withResumeHint(err: unknown, plan: RunPlan): unknown {
   const dir = plan.checkpointDir;
-  if (!(err instanceof UnhealthyError) || dir === undefined || !/the last good checkpoint/.test(err.message)) return err;
+  if (!(err instanceof UnhealthyError) || dir === undefined || err.lastGood === undefined) return err;
   const hint = `; resume from it with \`${resumeCommand(dir)} --lr ${Number((plan.config.lr / 10).toPrecision(3))}\``;
-  return err instanceof DeadNetworkError ? new DeadNetworkError(err.message + hint, err.position) : new DivergedError(err.message + hint, err.position);
+  const Same = err instanceof DeadNetworkError ? DeadNetworkError : DivergedError;
+  return new Same(err.message + hint, err.position, err.lastGood);
 }
 
 interface EvalOpts { model: string; dataDir?: string; testLimit?: number; backend?: string; batchSize?: number; json?: boolean }

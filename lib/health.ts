@@ -60,8 +60,11 @@ export interface StepVitals {
 /** Training stopped because the network can no longer learn; the message says where, what, and what to try. */
 export class UnhealthyError extends Error {
   override name = 'UnhealthyError';
-  /** `position`: the step that showed it, when a step did. */
-  constructor(message: string, readonly position?: StepPosition) {
+  /**
+   * `position`: the step that showed it, when a step did. `lastGood`: the checkpoint a run
+   * can go back to, in words, when it has one (a training run adds it).
+   */
+  constructor(message: string, readonly position?: StepPosition, readonly lastGood?: string) {
     super(message);
   }
 }

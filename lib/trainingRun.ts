@@ -294,6 +294,7 @@ class Saver {
       : `the last good checkpoint (${this.lastWords}) stays in ${dir}`;
     const message = `${err.message}; ${kept}`;
     if (err instanceof FileError) return new FileError(message, err.code);
-    return err instanceof DeadNetworkError ? new DeadNetworkError(message, err.position) : new DivergedError(message, err.position);
+    const Same = err instanceof DeadNetworkError ? DeadNetworkError : DivergedError;
+    return new Same(message, err.position, this.lastWords);
   }
 }
