@@ -1,8 +1,8 @@
 /**
  * One writer per checkpoint folder: a lock file that names the run holding the folder.
  *
- * `DIR/nin.lock` is created with a hard link, which fails when the file exists, so of two
- * runs started at once exactly one gets it. The file says who holds it (process id, host,
+ * `DIR/nin.lock` is created exclusively (O_EXCL), which fails when the file exists, so of
+ * two runs started at once exactly one gets it. The file says who holds it (process id, host,
  * start time, command); a second run is refused with those details. A lock left by a run
  * that was killed (`kill -9`, a power cut) is taken over once its process is gone. The
  * holder checks that the lock is still its own before each save.
@@ -73,20 +73,30 @@ export class FolderLock {
     throw new ConfigError(`${what} ${dir}: could not take its lock ${file}; try again`);
   }
 
-  /** Creates the lock file atomically; false when one already exists. */
+  /**
+   * Creates the lock file with O_EXCL (atomic on local and network file systems alike);
+   * false when one already exists. Until its content is written a reader sees an empty file,
+   * which counts as held.
+   */
   private static tryCreate(file: string, owner: LockOwner, what: string): boolean {
-    const tmp = `${file}.tmp-${process.pid}`;
+    let fd: number;
     try {
-      fs.writeFileSync(tmp, `${JSON.stringify(owner)}\n`);
-      fs.linkSync(tmp, file);
-      return true;
+      fd = fs.openSync(file, 'wx');
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
       throw new FileError(`${what} ${path.dirname(file)} cannot be locked for this run ${fsReason(err)}; ` +
         'choose a directory you can write to', userFsCode(err));
-    } finally {
-      fs.rmSync(tmp, { force: true });
     }
+    try {
+      fs.writeFileSync(fd, `${JSON.stringify(owner)}\n`);
+    } catch (err) {
+      fs.rmSync(file, { force: true });
+      throw new FileError(`${what} ${path.dirname(file)} cannot be locked for this run ${fsReason(err)}; ` +
+        'free some space or choose another directory', userFsCode(err));
+    } finally {
+      fs.closeSync(fd);
+    }
+    return true;
   }
 
   /** Throws unless the lock file is still this run's (another run may have removed it). */
