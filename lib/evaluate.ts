@@ -162,6 +162,32 @@ export function ignoresInput(model: tfl.LayersModel, split: FashionMnistSplit, b
 export const CONSTANT_OUTPUT_WARNING = 'this model gives every image the same scores: its output ignores the input ' +
   '(a dead network), so its accuracy is that of always guessing one class; train it again (see --warmup-steps, --init he)';
 
+/** Two classes the model mixes up, in one direction: `count` examples of `trueClass` predicted as `predicted`. */
+export interface Confusion {
+  trueClass: string;
+  predicted: string;
+  count: number;
+  /** count / examples of `trueClass`. */
+  share: number;
+}
+
+/** The `k` largest off-diagonal cells of a confusion matrix, largest first (ties: row, then column order). */
+export function mostConfused(confusion: number[][], k = 3, names: readonly string[] = FASHION_MNIST_CLASSES): Confusion[] {
+  const cells: Confusion[] = [];
+  confusion.forEach((row, t) => {
+    const total = row.reduce((a, b) => a + b, 0);
+    row.forEach((count, p) => {
+      if (p !== t && count > 0) cells.push({ trueClass: names[t] ?? String(t), predicted: names[p] ?? String(p), count, share: count / total });
+    });
+  });
+  return cells.sort((a, b) => b.count - a.count).slice(0, k);
+}
+
+/** "shirt taken for t-shirt 112 times (11% of shirts)", for the text under a confusion matrix. */
+export function describeConfusion(c: Confusion): string {
+  return `${c.trueClass} taken for ${c.predicted} ${c.count} time${c.count === 1 ? '' : 's'} (${Math.round(c.share * 100)}% of ${c.trueClass} images)`;
+}
+
 /** The evaluation as `nin eval` prints it: accuracy, per-class table, confusion matrix. */
 export function formatEvaluation(e: Evaluation): string {
   const w = Math.max(...e.perClass.map((c) => c.name.length), 5);

@@ -179,6 +179,44 @@ export function comparisonChart(
   };
 }
 
+/**
+ * A confusion matrix as a heat map: rows the true class, columns the predicted one, each cell
+ * coloured by the share of its row and labelled with its count.
+ */
+export function confusionChart(confusion: number[][], names: readonly string[], title = 'Confusion matrix (test set)'): VegaLiteSpec {
+  const values = confusion.flatMap((row, t) => {
+    const total = row.reduce((a, b) => a + b, 0);
+    return row.map((count, p) => ({ true: names[t], predicted: names[p], count, share: total === 0 ? 0 : count / total }));
+  });
+  const order = [...names];
+  return {
+    $schema: VEGA_LITE_SCHEMA,
+    title,
+    data: { values },
+    encoding: {
+      x: { field: 'predicted', type: 'nominal', sort: order, title: 'predicted class' },
+      y: { field: 'true', type: 'nominal', sort: order, title: 'true class' },
+    },
+    layer: [
+      {
+        mark: 'rect',
+        encoding: {
+          color: { field: 'share', type: 'quantitative', title: 'share of row', scale: { scheme: 'blues', domain: [0, 1] } },
+          tooltip: [{ field: 'true' }, { field: 'predicted' }, { field: 'count' }, { field: 'share', format: '.1%' }],
+        },
+      },
+      {
+        mark: { type: 'text', fontSize: 9 },
+        encoding: {
+          text: { field: 'count' },
+          color: { condition: { test: 'datum.share > 0.5', value: 'white' }, value: 'black' },
+        },
+      },
+    ],
+    config: { axis: { labelAngle: 0 }, axisX: { labelAngle: -40 } },
+  };
+}
+
 /** A grey image (uint8 pixels, row-major) as a PNG data URL, for image marks and HTML. */
 export function greyPngDataUrl(pixels: Uint8Array, height: number, width: number): string {
   // eslint-disable-next-line @typescript-eslint/no-require-imports

@@ -8,7 +8,7 @@ import { bandSplit } from './fixtures';
 import * as tf from '@tensorflow/tfjs-core';
 import { selectBackend } from '../lib/backend';
 import { FASHION_MNIST_CLASSES, FashionMnistSplit } from '../lib/data/fashionMnist';
-import { confusionMatrix, evaluateModel, formatEvaluation, modelInputSize, perClassAccuracy, summarize } from '../lib/evaluate';
+import { confusionMatrix, describeConfusion, evaluateModel, formatEvaluation, modelInputSize, mostConfused, perClassAccuracy, summarize } from '../lib/evaluate';
 import { nin } from '../lib/model';
 import { evaluateAccuracy, predict } from '../lib/evaluate';
 import { train } from '../lib/train';
@@ -79,4 +79,15 @@ test('evaluateModel on a trained model agrees with evaluateAccuracy and predict;
   } finally {
     model.dispose();
   }
+});
+
+test('mostConfused: the largest off-diagonal cells, with their share of the true class, in words', () => {
+  const confusion = [[90, 0, 10], [3, 97, 0], [30, 1, 69]];
+  const top = mostConfused(confusion, 2, ['shirt', 'bag', 't-shirt']);
+  assert.deepEqual(top, [
+    { trueClass: 't-shirt', predicted: 'shirt', count: 30, share: 0.3 },
+    { trueClass: 'shirt', predicted: 't-shirt', count: 10, share: 0.1 },
+  ]);
+  assert.equal(describeConfusion(top[0]), 't-shirt taken for shirt 30 times (30% of t-shirt images)');
+  assert.deepEqual(mostConfused([[5, 0], [0, 5]]), [], 'a perfect model confuses nothing');
 });

@@ -99,6 +99,13 @@ describe('the notebooks, executed in the tiny profile', { skip: hasJupyter ? fal
     assert.deepEqual(figure.data[2].x, [1, 2]);
   });
 
+  test('the chapter notebook shows the confusion matrix as a drawn heat map and names the most confused pairs', () => {
+    const matrix = displays('nin').find((d) => joined(d.data?.['text/plain'] as string[]).startsWith('confusion matrix of 128 test images'));
+    assert.ok(matrix, 'a confusion-matrix display');
+    assert.match(joined(matrix!.data!['image/svg+xml'] as string[]), /layer_0_marks"[^>]*>(<path[^>]*\/>){100}/, 'ten by ten cells drawn');
+    assert.match(stdoutOf('nin'), /most confused:\n {2}\S.* taken for .* \d+ times? \(\d+% of /);
+  });
+
   test('the exercises gather every run into one table and one chart', () => {
     const text = stdoutOf('exercises');
     // Each run reports its result, or that it died or diverged (which one may depend on how the machine rounds).

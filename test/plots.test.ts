@@ -1,7 +1,7 @@
 /** lib/plots.ts: training curves, charts as vega-lite and plotly, SVG drawn by vega in Node. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { comparisonChart, greyPngDataUrl, imagesChart, layerParamsChart, TrainingCurves, vegaLiteToSvg } from '../lib/plots';
+import { comparisonChart, confusionChart, greyPngDataUrl, imagesChart, layerParamsChart, TrainingCurves, vegaLiteToSvg } from '../lib/plots';
 import type { LayerRow } from '../lib/model';
 
 function feed(curves: TrainingCurves, epochs: number, numBatches: number): number {
@@ -85,4 +85,15 @@ test('greyPngDataUrl encodes a valid greyscale PNG', () => {
   assert.equal(bytes.readUInt32BE(16), 2, 'width');
   assert.equal(bytes.readUInt32BE(20), 2, 'height');
   assert.equal(bytes[25], 0, 'colour type 0: greyscale');
+});
+
+test('confusionChart: one cell per (true, predicted) pair, coloured by the share of its row, drawn by vega', async () => {
+  const names = ['a', 'b', 'c'];
+  const spec = confusionChart([[8, 2, 0], [1, 9, 0], [0, 5, 5]], names);
+  const values = (spec.data as { values: Array<{ true: string; predicted: string; count: number; share: number }> }).values;
+  assert.equal(values.length, 9);
+  assert.deepEqual(values.find((v) => v.true === 'c' && v.predicted === 'b'), { true: 'c', predicted: 'b', count: 5, share: 0.5 });
+  const svg = await vegaLiteToSvg(spec);
+  assert.match(svg, /class="mark-rect role-mark layer_0_marks"[^>]*>(<path[^>]*\/>){9}/, "nine cells drawn");
+  assert.match(svg, />9</, 'the counts are written in the cells');
 });
