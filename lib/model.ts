@@ -263,3 +263,10 @@ export function countFlops(model: tfl.LayersModel): number {
   }
   return flops;
 }
+
+/** The first convolution's filters (`block1_conv0`'s kernel [k, k, channels, filters]) as plain numbers. */
+export function firstLayerFilters(model: tfl.LayersModel): { kernel: Float32Array; size: number; count: number } {
+  const kernel = model.getLayer('block1_conv0').getWeights()[0];
+  const [size, , , count] = kernel.shape;
+  return { kernel: Float32Array.from(kernel.dataSync() as Float32Array), size, count };
+}

@@ -180,6 +180,49 @@ export function comparisonChart(
 }
 
 /**
+ * The filters of a convolution with one input channel (kernel [k, k, 1, filters], as tfjs
+ * stores it) as one grey mosaic: `columns` filters a row, each scaled on its own from its
+ * minimum (black) to its maximum (white), a 1-pixel gap between them.
+ */
+export function filterMosaic(kernel: Float32Array, k: number, filters: number, columns = 16): { pixels: Uint8Array; height: number; width: number } {
+  const rows = Math.ceil(filters / columns);
+  const width = columns * (k + 1) - 1;
+  const height = rows * (k + 1) - 1;
+  const pixels = new Uint8Array(width * height).fill(255);
+  for (let f = 0; f < filters; f++) {
+    let lo = Infinity;
+    let hi = -Infinity;
+    for (let i = 0; i < k * k; i++) {
+      const v = kernel[i * filters + f]; // [ky, kx, 0, f]
+      lo = Math.min(lo, v);
+      hi = Math.max(hi, v);
+    }
+    const x0 = (f % columns) * (k + 1);
+    const y0 = Math.floor(f / columns) * (k + 1);
+    for (let i = 0; i < k * k; i++) {
+      const v = kernel[i * filters + f];
+      pixels[(y0 + Math.floor(i / k)) * width + x0 + (i % k)] = hi > lo ? Math.round(((v - lo) / (hi - lo)) * 255) : 128;
+    }
+  }
+  return { pixels, height, width };
+}
+
+/** A grey mosaic (from {@link filterMosaic}) as one image, `scale` screen pixels a pixel. */
+export function mosaicChart(mosaic: { pixels: Uint8Array; height: number; width: number }, title: string, scale = 4): VegaLiteSpec {
+  const { pixels, height, width } = mosaic;
+  return {
+    $schema: VEGA_LITE_SCHEMA,
+    title,
+    width: width * scale,
+    height: height * scale,
+    data: { values: [{ url: greyPngDataUrl(pixels, height, width) }] },
+    mark: { type: 'image', width: width * scale, height: height * scale, align: 'left', baseline: 'top', smooth: false },
+    encoding: { url: { field: 'url', type: 'nominal' }, x: { value: 0 }, y: { value: 0 } },
+    config: { view: { stroke: null } },
+  };
+}
+
+/**
  * A confusion matrix as a heat map: rows the true class, columns the predicted one, each cell
  * coloured by the share of its row and labelled with its count.
  */

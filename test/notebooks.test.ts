@@ -99,6 +99,14 @@ describe('the notebooks, executed in the tiny profile', { skip: hasJupyter ? fal
     assert.deepEqual(figure.data[2].x, [1, 2]);
   });
 
+  test("the chapter notebook draws the first layer's 96 filters before and after training, and they differ", () => {
+    const mosaics = displays('nin').filter((d) => /^96 first-layer filters of 11×11, (before|after) training$/.test(joined(d.data?.['text/plain'] as string[])));
+    assert.equal(mosaics.length, 2);
+    const pngs = mosaics.map((d) => /href="(data:image\/png;base64,[^"]+)"/.exec(joined(d.data!['image/svg+xml'] as string[]))?.[1]);
+    assert.ok(pngs.every((p) => p !== undefined), 'each drawn as an image');
+    assert.notEqual(pngs[0], pngs[1], 'training changed them');
+  });
+
   test('the chapter notebook shows the confusion matrix as a drawn heat map and names the most confused pairs', () => {
     const matrix = displays('nin').find((d) => joined(d.data?.['text/plain'] as string[]).startsWith('confusion matrix of 128 test images'));
     assert.ok(matrix, 'a confusion-matrix display');

@@ -1,7 +1,7 @@
 /** lib/plots.ts: training curves, charts as vega-lite and plotly, SVG drawn by vega in Node. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { comparisonChart, confusionChart, greyPngDataUrl, imagesChart, layerParamsChart, TrainingCurves, vegaLiteToSvg } from '../lib/plots';
+import { comparisonChart, confusionChart, filterMosaic, greyPngDataUrl, mosaicChart, imagesChart, layerParamsChart, TrainingCurves, vegaLiteToSvg } from '../lib/plots';
 import type { LayerRow } from '../lib/model';
 
 function feed(curves: TrainingCurves, epochs: number, numBatches: number): number {
@@ -96,4 +96,19 @@ test('confusionChart: one cell per (true, predicted) pair, coloured by the share
   const svg = await vegaLiteToSvg(spec);
   assert.match(svg, /class="mark-rect role-mark layer_0_marks"[^>]*>(<path[^>]*\/>){9}/, "nine cells drawn");
   assert.match(svg, />9</, 'the counts are written in the cells');
+});
+
+test('filterMosaic: 96 filters of 11×11 in 16 columns, each scaled to its own range; mosaicChart draws it as one image', async () => {
+  const k = 11;
+  const filters = 96;
+  const kernel = new Float32Array(k * k * filters);
+  for (let i = 0; i < k * k; i++) for (let f = 0; f < filters; f++) kernel[i * filters + f] = f === 0 ? i : -i * (f + 1); // filter 0 rises, the others fall
+  const m = filterMosaic(kernel, k, filters);
+  assert.deepEqual([m.height, m.width], [6 * 12 - 1, 16 * 12 - 1]);
+  assert.equal(m.pixels[0], 0, 'filter 0: its smallest value is black');
+  assert.equal(m.pixels[10 * m.width + 10], 255, 'and its largest white');
+  assert.equal(m.pixels[12], 255, 'filter 1 falls: its first value is its largest');
+  assert.equal(m.pixels[11], 255, 'the gap between filters is white');
+  const svg = await vegaLiteToSvg(mosaicChart(m, 'first-layer filters'));
+  assert.match(svg, /<image[^>]*href="data:image\/png;base64,/);
 });
