@@ -310,6 +310,7 @@ export async function train(
   const microBatchSize = config.microBatchSize ?? autoMicroBatchSize(model, config.batchSize);
   const { signal } = run;
   const health = new HealthMonitor(model, config.lr, run.health);
+  let silentBefore: number[] = [];
   try {
     if (owned && iterations > 0) {
       // Plain SGD has no per-weight state; its step counter is restored for completeness.
@@ -369,8 +370,11 @@ export async function train(
         }
       }
       if (history.interrupted) break;
+      // Classes silent at two epoch ends in a row: early on, a class may be silent for a while and revive.
       const silent = settleEpochEnd(health, data.test, config, lastVitals, { epoch, step: steps, steps });
-      if (silent.length > 0) callbacks.onWarning?.(silentClassesWarning(silent, epoch));
+      const lasting = silent.filter((k) => silentBefore.includes(k));
+      if (lasting.length > 0) callbacks.onWarning?.(silentClassesWarning(lasting, epoch));
+      silentBefore = silent;
       const trainSeconds = (done?.trainSeconds ?? 0) + stepSeconds;
       const testAcc = evaluateAccuracy(model, data.test, { batchSize: config.batchSize, resize: config.resize });
       const result: EpochResult = {
@@ -435,8 +439,8 @@ function settleEpochEnd(health: HealthMonitor, test: FashionMnistSplit, config: 
 function silentClassesWarning(classes: number[], epoch: number): string {
   const named = classes.map((k) => `${k}${FASHION_MNIST_CLASSES[k] ? ` (${FASHION_MNIST_CLASSES[k]})` : ''}`);
   const one = classes.length === 1;
-  return `after epoch ${epoch}, ${one ? `class ${named[0]} scores` : `classes ${named.join(', ')} score`} 0 for every image ` +
-    `of the first test batch: ${one ? 'its channel' : 'their channels'} in the last block ${one ? 'is' : 'are'} silent (below ` +
+  return `after epochs ${epoch - 1} and ${epoch}, ${one ? `class ${named[0]} scores` : `classes ${named.join(', ')} score`} 0 for ` +
+    `every image of the first test batch: ${one ? 'its channel' : 'their channels'} in the last block ${one ? 'is' : 'are'} silent (below ` +
     `zero for every input, so no gradient reaches ${one ? 'it' : 'them'}), and the network cannot predict ${one ? 'it' : 'them'} ` +
     `unless the layers below revive ${one ? 'it' : 'them'}: a partly dead network (expect a lower accuracy; see --warmup-steps, --init he)`;
 }
