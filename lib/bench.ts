@@ -9,6 +9,7 @@ import { positiveInt, withDefaults } from './validate';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { checkInputSize, countFlops, countParams, nin } from './model';
 import { autoMicroBatchSize, sgdStep } from './train';
+import type { TrainConfig } from './trainConfig';
 
 export interface BenchConfig {
   /** Input side in pixels. @default 96 */
@@ -137,4 +138,42 @@ export async function resourceUse(model: tfl.LayersModel, batchSize: number): Pr
     tf.dispose([x, y]);
     optimizer.dispose();
   }
+}
+
+/** How long a training run will take on this machine, from a few steps measured here. */
+export interface TrainingEstimate {
+  /** The whole run: every epoch's training steps and its evaluation of the test split. */
+  seconds: number;
+  trainImagesPerSec: number;
+  forwardImagesPerSec: number;
+  epochs: number;
+  trainCount: number;
+  testCount: number;
+}
+
+/**
+ * Estimates a run of `config` on splits of `trainCount` and `testCount` images by timing a
+ * few training steps and forward passes of a throwaway NiN on random data (about ten seconds
+ * at 67 px; the run's own model is not touched). Batch preparation is not timed, so the run
+ * takes somewhat longer. `measure` is the benchmark to use (tests pass their own).
+ */
+export function estimateTraining(
+  config: TrainConfig, trainCount: number, testCount: number, measure: (c: Partial<BenchConfig>) => BenchResult = benchmark,
+): TrainingEstimate {
+  const r = measure({ resize: config.resize, batchSize: config.batchSize, steps: 3 });
+  const perEpoch = trainCount / r.train_img_s + testCount / r.forward_img_s;
+  return {
+    seconds: config.numEpochs * perEpoch, trainImagesPerSec: r.train_img_s, forwardImagesPerSec: r.forward_img_s,
+    epochs: config.numEpochs, trainCount, testCount,
+  };
+}
+
+/** "measured here: 380 training and 1,400 inference images/s, so 6 epochs of … take about 17 minutes". */
+export function describeEstimate(e: TrainingEstimate): string {
+  const n = (x: number) => Math.round(x).toLocaleString('en-US');
+  const minutes = e.seconds / 60;
+  const time = minutes < 1.5 ? `${Math.max(1, Math.round(e.seconds))} seconds` : `${Math.round(minutes)} minutes`;
+  return `measured here: ${n(e.trainImagesPerSec)} training and ${n(e.forwardImagesPerSec)} inference images/s, so ` +
+    `${e.epochs} epoch${e.epochs === 1 ? '' : 's'} of ${n(e.trainCount)} training images (and ${n(e.testCount)} test images ` +
+    `after each) take about ${time} on this machine`;
 }

@@ -68,6 +68,8 @@ describe('the notebooks, executed in the tiny profile', { skip: hasJupyter ? fal
     assert.match(text, /total\s+1,992,166/);
     assert.match(text, /tiny profile: 2 epochs at 67 px/);
     assert.match(text, /why: NIN_PROFILE=tiny was set/);
+    assert.match(text, /^measured here: [\d,]+ training and [\d,]+ inference images\/s, so 2 epochs of 256 training images \(and 128 test images after each\) take about \d+ seconds on this machine$/m);
+    assert.match(stdoutOf('exercises'), /^each run: measured here: .* take about .*; all 15: about \d+ minutes$/m);
     assert.match(text, /^loss [\d.]+, train acc [\d.]+, test acc [\d.]+$/m);
     assert.match(text, /^[\d.]+ examples\/sec on wasm$/m);
   });
