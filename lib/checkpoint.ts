@@ -168,7 +168,7 @@ export async function saveCheckpoint(
   } catch (err) {
     fs.rmSync(tmp, { recursive: true, force: true });
     if (userFsCode(err) === undefined) throw err;
-    const need = (model.countParams() * 4 * (1 + (slots.slots.length > 0 ? slots.slots.length / model.trainableWeights.length : 0))) / 2 ** 20;
+    const need = (model.countParams() * 4 + slots.bytes.byteLength) / 2 ** 20; // weights + optimizer state
     throw new FileError(`cannot save a checkpoint in ${dir} ${fsReason(err)}; a save needs about ${Math.ceil(need)} MB ` +
       'there, and the checkpoints already in it are as they were', userFsCode(err));
   }

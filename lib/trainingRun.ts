@@ -26,7 +26,7 @@ import { DeadNetworkError, DivergedError, HealthConfig, UnhealthyError } from '.
 import { KernelInit, nin, NinConfig, resolveNinConfig } from './model';
 import { disposeOptimizer, makeOptimizer } from './optimizers';
 import { checkTrainingFits, EpochResult, PartialEpoch, train, TrainCallbacks, TrainData, TrainHistory } from './train';
-import { LrSchedule, OptimizerName, resolveTrainConfig, TrainConfig } from './trainConfig';
+import { OptimizerName, resolveTrainConfig, TrainConfig } from './trainConfig';
 import { ConfigError } from './validate';
 
 /** What a run is asked to do. */
@@ -51,7 +51,7 @@ export interface RunOptions {
 
 /** Options given for a resumed run; undefined means "as the checkpoint has it". */
 export type ResumeOptions = Partial<Pick<TrainConfig, 'numEpochs' | 'lr' | 'batchSize' | 'resize' | 'seed' | 'momentum' |
-  'lrSchedule' | 'warmupSteps'>> & { optimizer?: OptimizerName; oneByOneCount?: number; init?: KernelInit; lrSchedule?: LrSchedule };
+  'lrSchedule' | 'warmupSteps'>> & { optimizer?: OptimizerName; oneByOneCount?: number; init?: KernelInit };
 
 /** A run checked and ready: its configs, where it resumes from, and the folder it holds. */
 export interface RunPlan {
@@ -172,8 +172,9 @@ export function planRun(options: RunOptions): RunPlan {
   const held = dir === undefined ? undefined : holdFolder(dir, mode === 'always');
   const lock = held?.lock;
   try {
-    const resuming = dir !== undefined && (mode === 'always' || (mode === 'auto' && hasCheckpoint(dir)));
-    if (dir !== undefined && !resuming && hasCheckpoint(dir)) {
+    const holds = dir !== undefined && mode !== 'always' && hasCheckpoint(dir); // scans the folder: once
+    const resuming = dir !== undefined && (mode === 'always' || (mode === 'auto' && holds));
+    if (!resuming && holds) {
       throw new ConfigError((n) => `${dir} already holds a checkpoint; add ${n} to continue it, or choose another ` +
         'checkpoint directory (or delete that one) to start afresh', 'resume');
     }

@@ -611,17 +611,19 @@ test('eval: an intact model beside a damaged state.json or latest.json is evalua
 });
 
 test('eval of a model that is not for Fashion-MNIST (3 channels, 2 outputs) or whose weights path leaves its folder: one line', async () => {
-  const three = path.join(tmp, 'three-channel');
-  const rgb = buildNin({ inputSize: 67, inputChannels: 3 });
-  await saveLayersModel(rgb, three);
-  rgb.dispose();
+  /** Saves a freshly built NiN of `config` into tmp/`name`. */
+  const saved = async (name: string, config: Parameters<typeof buildNin>[0]) => {
+    const folder = path.join(tmp, name);
+    const model = buildNin(config);
+    await saveLayersModel(model, folder);
+    model.dispose();
+    return folder;
+  };
+  const three = await saved('three-channel', { inputSize: 67, inputChannels: 3 });
   const a = await nin('eval', '--model', three, '--data-dir', fixtureDir, '--backend', 'wasm');
   assert.equal(a.code, 1);
   assert.match(oneLine(a.err), /^nin: the model takes 3-channel images, but Fashion-MNIST's are grey/);
-  const two = path.join(tmp, 'two-outputs');
-  const binary = buildNin({ inputSize: 67, numClasses: 2 });
-  await saveLayersModel(binary, two);
-  binary.dispose();
+  const two = await saved('two-outputs', { inputSize: 67, numClasses: 2 });
   const b = await nin('eval', '--model', two, '--data-dir', fixtureDir, '--backend', 'wasm');
   assert.equal(b.code, 1);
   assert.match(oneLine(b.err), /^nin: the model has outputs of shape \[null, 2\] but there are 10 classes/);
