@@ -6,6 +6,7 @@
  * and what to do, never an "internal error".
  */
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { ConfigError, errorSummary } from './validate';
 
 /** A file-system operation failed for a reason the user can fix; the message says which. */
@@ -46,6 +47,19 @@ export function fsReason(err: unknown): string {
   const code = userFsCode(err);
   if (code !== undefined) return `(${code}): ${REASONS[code]}`;
   return `: ${errorSummary(err)}`;
+}
+
+/**
+ * Creates `dir` and its missing parents one level at a time. (Node 20's recursive mkdir can
+ * spin forever where a parent refuses new entries, e.g. under /proc; this fails instead.)
+ */
+export function makeDirs(dir: string): void {
+  const missing: string[] = [];
+  for (let d = path.resolve(dir); !fs.existsSync(d); d = path.dirname(d)) {
+    missing.unshift(d);
+    if (path.dirname(d) === d) break;
+  }
+  for (const d of missing) fs.mkdirSync(d);
 }
 
 /** Writes `data` to `file` and flushes it to disk before returning. */

@@ -20,7 +20,7 @@ import type * as tfl from '@tensorflow/tfjs-layers';
 import {
   CheckpointLocation, CheckpointState, hasCheckpoint, latestCheckpoint, loadCheckpoint, saveCheckpoint,
 } from './checkpoint';
-import { FileError, fsReason, statOrUndefined, userFsCode } from './files';
+import { FileError, fsReason, makeDirs, statOrUndefined, userFsCode } from './files';
 import { FolderLock } from './folderLock';
 import { DeadNetworkError, DivergedError, HealthConfig, UnhealthyError } from './health';
 import { KernelInit, nin, NinConfig, resolveNinConfig } from './model';
@@ -138,7 +138,7 @@ function holdFolder(dir: string, mustExist: boolean): { lock: FolderLock; releas
       'its first checkpoint at the end of epoch 1)', 'resume');
   }
   try {
-    fs.mkdirSync(dir, { recursive: true });
+    makeDirs(dir);
   } catch (err) {
     throw new FileError(`checkpoint directory ${dir} cannot be created ${fsReason(err)}; choose another`, userFsCode(err));
   }

@@ -194,3 +194,12 @@ describe('disks and permissions', () => {
       err instanceof FileError && /checkpoint directory .*loop cannot be used \(ELOOP\): its symbolic links form a loop/.test(err.message));
   });
 });
+
+test('a checkpoint folder that cannot be created (under /proc, where recursive mkdir would spin) is one line; nested ones are made', () => {
+  assert.throws(() => planRun(options('/proc/nin-no-such/run')), (err: unknown) =>
+    err instanceof FileError && /^checkpoint directory \/proc\/nin-no-such\/run cannot be created \(ENOENT\)/.test(err.message));
+  const nested = path.join(tmp, 'a', 'b', 'c');
+  planRun(options(nested)).release();
+  assert.ok(!fs.existsSync(nested), 'created, then removed again since nothing was saved');
+  assert.ok(fs.existsSync(path.join(tmp, 'a', 'b')));
+});
