@@ -72,11 +72,14 @@ export async function vegaLiteBundle(spec: VegaLiteSpec, text: string): Promise<
 }
 
 /**
- * A plotly figure as a bundle. Plotly cannot draw without a browser, so the static SVG comes
- * from `sameChart`, the same data as a vega-lite spec, drawn by vega.
+ * A plotly figure as a bundle, with `sameChart` (the same data as a vega-lite spec) for the
+ * front ends that cannot draw plotly: a JupyterLab without the plotly extension draws the
+ * vega-lite spec (its vega renderer ranks after plotly's but before SVG, and unlike SVG it
+ * draws in an untrusted notebook too), and the static SVG, drawn here by vega, serves the
+ * classic Notebook and HTML exports.
  */
 export async function plotlyBundle(figure: PlotlyFigure, sameChart: VegaLiteSpec, text: string): Promise<MimeBundle> {
-  return { [PLOTLY_MIME]: figure, 'image/svg+xml': await vegaLiteToSvg(sameChart), 'text/plain': text };
+  return { [PLOTLY_MIME]: figure, [VEGA_LITE_MIME]: sameChart, 'image/svg+xml': await vegaLiteToSvg(sameChart), 'text/plain': text };
 }
 
 const escapeHtml = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');

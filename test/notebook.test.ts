@@ -22,7 +22,7 @@ test('chart bundles carry the interactive form, an SVG and text', async () => {
   assert.deepEqual(Object.keys(vl).sort(), ['image/svg+xml', 'text/plain', VEGA_LITE_MIME].sort());
   assert.match(vl['image/svg+xml'] as string, /^<svg/);
   const pl = await plotlyBundle(curves.toPlotly(), curves.toVegaLite(), 'text');
-  assert.deepEqual(Object.keys(pl).sort(), ['image/svg+xml', 'text/plain', PLOTLY_MIME].sort());
+  assert.deepEqual(Object.keys(pl).sort(), ['image/svg+xml', 'text/plain', PLOTLY_MIME, VEGA_LITE_MIME].sort());
   assert.ok(!('text/html' in vl) && !('text/html' in pl), 'no html: nbconvert would prefer it to the svg');
 });
 
