@@ -1,13 +1,17 @@
 #!/usr/bin/python3
 """Execute the project's notebooks headless: `npm run notebooks`.
 
-    /usr/bin/python3 scripts/run_notebooks.py [--out DIR] [--timeout S] [NOTEBOOK.ipynb ...]
+    /usr/bin/python3 scripts/run_notebooks.py [--out DIR] [--timeout S] [--iopub] [NOTEBOOK.ipynb ...]
 
 Runs each notebook (default: notebooks/*.ipynb) in the tslab kernel of this project's own
 node_modules, with the notebook's folder as working directory and this process's environment
 (so NIN_PROFILE reaches the kernel), and writes the executed notebook and an HTML rendering
 into DIR (default out/). Exits 1 if any cell fails; tslab sends no traceback, so the failing
 cell and its stderr are printed instead.
+
+--iopub also writes DIR/NAME.iopub.json: for each cell, the output messages the kernel sent
+(display_data, update_display_data, stream, ...) in order, so that a front end's handling
+of live updates can be replayed (test/jupyterlab.test.ts does, with JupyterLab's own code).
 
 Needs Debian's jupyter-nbconvert and python3-nbclient (run with /usr/bin/python3).
 """
@@ -68,6 +72,35 @@ def to_html(nb):
     return html
 
 
+OUTPUT_MESSAGES = {'display_data', 'update_display_data', 'execute_result', 'stream', 'error', 'clear_output'}
+
+
+class RecordingClient(NotebookClient):
+    """A NotebookClient that also keeps each cell's output messages as the kernel sent them."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.messages = [[] for _ in self.nb.cells]
+
+    def process_message(self, msg, cell, cell_index):
+        if msg['msg_type'] in OUTPUT_MESSAGES:
+            self.messages[cell_index].append({'header': {'msg_type': msg['msg_type']}, 'content': msg['content'],
+                                              'metadata': msg.get('metadata', {})})
+        return super().process_message(msg, cell, cell_index)
+
+
+def write_text(path, text):
+    with open(path, 'w', encoding='utf-8') as f:
+        f.write(text)
+
+
+def write_replacing(path, write):
+    """Writes `path` through a temporary file, so that a reader never sees half of it."""
+    tmp = path + '.tmp'
+    write(tmp)
+    os.replace(tmp, path)
+
+
 def report_failure(nb, error, timeout):
     """Prints the last cell that ran and its stderr (where tslab puts compile and run errors)."""
     ran = [i for i, c in enumerate(nb.cells) if c.get('metadata', {}).get('execution')]
@@ -86,6 +119,7 @@ def main():
     parser.add_argument('notebooks', nargs='*')
     parser.add_argument('--out', default=os.path.join(ROOT, 'out'))
     parser.add_argument('--timeout', type=int, default=3600, help='seconds per cell')
+    parser.add_argument('--iopub', action='store_true', help="also write each cell's output messages to NAME.iopub.json")
     args = parser.parse_args()
     paths = [os.path.abspath(p) for p in args.notebooks] or sorted(glob.glob(os.path.join(ROOT, 'notebooks', '*.ipynb')))
     for p in paths:
@@ -105,7 +139,7 @@ def main():
             nb = nbformat.read(path, as_version=4)
             name = os.path.splitext(os.path.basename(path))[0]
             started = time.time()
-            client = NotebookClient(nb, kernel_name='tslab', timeout=args.timeout, allow_errors=False,
+            client = RecordingClient(nb, kernel_name='tslab', timeout=args.timeout, allow_errors=False,
                                     resources={'metadata': {'path': os.path.dirname(path)}})
             try:
                 client.execute()
@@ -119,12 +153,11 @@ def main():
             NotebookNotary().sign(nb)
             # Written even on failure, so the outputs up to the failing cell can be read.
             executed = os.path.join(args.out, f'{name}.ipynb')
-            tmp = executed + '.tmp'
-            nbformat.write(nb, tmp)
-            os.replace(tmp, executed)
-            with open(os.path.join(args.out, f'{name}.html.tmp'), 'w', encoding='utf-8') as f:
-                f.write(to_html(nb))
-            os.replace(os.path.join(args.out, f'{name}.html.tmp'), os.path.join(args.out, f'{name}.html'))
+            write_replacing(executed, lambda tmp: nbformat.write(nb, tmp))
+            write_replacing(os.path.join(args.out, f'{name}.html'), lambda tmp: write_text(tmp, to_html(nb)))
+            if args.iopub:
+                write_replacing(os.path.join(args.out, f'{name}.iopub.json'),
+                                lambda tmp: write_text(tmp, json.dumps(client.messages)))
             print(f'{status:6} {os.path.relpath(path, ROOT)} in {time.time() - started:.1f} s '
                   f'-> {os.path.relpath(executed)}, {name}.html')
     finally:
