@@ -27,6 +27,7 @@ export * from './optimizerState';
 export * from './health';
 export * from './checkpoint';
 export * from './evaluate';
+export * from './classMaps';
 export { main as runCli } from './cli';
 export * from './bench';
 export * from './plots';

@@ -277,34 +277,69 @@ export function imagesChart(
   pixels: Uint8Array, height: number, width: number, titles: string[], scale = 4,
 ): VegaLiteSpec {
   const size = height * width;
+  const urls = titles.map((_, i) => greyPngDataUrl(pixels.subarray(i * size, (i + 1) * size), height, width));
+  return imageGridChart(urls, titles, height * scale, width * scale);
+}
+
+/** Images given as data URLs, `columns` to a row, each `height`×`width` px on screen under its title. */
+export function imageGridChart(urls: string[], titles: string[], height: number, width: number, columns = 4): VegaLiteSpec {
   return {
     $schema: VEGA_LITE_SCHEMA,
-    data: {
-      values: titles.map((title, i) => ({
-        order: i, title, url: greyPngDataUrl(pixels.subarray(i * size, (i + 1) * size), height, width),
-      })),
-    },
+    data: { values: titles.map((title, i) => ({ order: i, title, url: urls[i] })) },
     facet: { field: 'order', type: 'ordinal', title: null, header: { labelExpr: "''", labelPadding: 0 } },
-    columns: Math.min(titles.length, 4),
+    columns: Math.min(titles.length, columns),
     spacing: 24,
     spec: {
-      width: width * scale,
-      height: height * scale + 26,
+      width,
+      height: height + 26,
       layer: [
         {
-          mark: { type: 'image', width: width * scale, height: height * scale, align: 'left', baseline: 'top', smooth: false },
+          mark: { type: 'image', width, height, align: 'left', baseline: 'top', smooth: false },
           encoding: { url: { field: 'url', type: 'nominal' }, x: { value: 0 }, y: { value: 26 } },
         },
         {
           // A title may span lines ('\n'): e.g. the true class over the predicted one.
           mark: { type: 'text', align: 'center', baseline: 'top', fontSize: 10, lineBreak: '\n' },
-          encoding: { text: { field: 'title' }, x: { value: (width * scale) / 2 }, y: { value: 0 } },
+          encoding: { text: { field: 'title' }, x: { value: width / 2 }, y: { value: 0 } },
         },
       ],
     },
     config: { view: { stroke: null } },
   };
 }
+
+/**
+ * A grey image with a heat map laid over it: `map` (mapSide², ≥ 0) upsampled bilinearly to the
+ * image, from transparent at 0 through red to yellow at `max`; an RGBA PNG data URL.
+ */
+export function heatOverlayPngDataUrl(grey: Uint8Array, side: number, map: Float32Array, mapSide: number, max: number): string {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { PNG } = require('pngjs') as typeof import('pngjs');
+  const png = new PNG({ width: side, height: side });
+  for (let y = 0; y < side; y++) {
+    for (let x = 0; x < side; x++) {
+      const a = max > 0 ? Math.min(1, upsampled(map, mapSide, (y + 0.5) * mapSide / side - 0.5, (x + 0.5) * mapSide / side - 0.5) / max) : 0;
+      const g = grey[y * side + x] * 0.7;
+      const o = 4 * (y * side + x);
+      png.data[o] = g * (1 - a) + 255 * a;
+      png.data[o + 1] = g * (1 - a) + 230 * a * a;
+      png.data[o + 2] = g * (1 - a);
+      png.data[o + 3] = 255;
+    }
+  }
+  return `data:image/png;base64,${PNG.sync.write(png).toString('base64')}`;
+}
+
+/** `map` at the fractional cell (i, j), bilinear, clamped at the edges. */
+function upsampled(map: Float32Array, n: number, i: number, j: number): number {
+  const clamp = (v: number) => Math.min(n - 1, Math.max(0, v));
+  const [i0, j0] = [Math.floor(clamp(i)), Math.floor(clamp(j))];
+  const [i1, j1] = [Math.min(n - 1, i0 + 1), Math.min(n - 1, j0 + 1)];
+  const [di, dj] = [clamp(i) - i0, clamp(j) - j0];
+  const at = (a: number, b: number) => map[a * n + b];
+  return (1 - di) * ((1 - dj) * at(i0, j0) + dj * at(i0, j1)) + di * ((1 - dj) * at(i1, j0) + dj * at(i1, j1));
+}
+
 
 /**
  * Renders a vega-lite spec to SVG with vega's own renderer, headless (no browser, no canvas).

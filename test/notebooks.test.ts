@@ -92,7 +92,7 @@ describe('the notebooks, executed in the tiny profile', { skip: hasJupyter ? fal
     const training = cells.nin.find((c) => joined(c.source).includes('nin.executeRun('))!;
     const plots = (training.outputs ?? []).filter((o) => PLOTLY_MIME in (o.data ?? {}));
     assert.equal(plots.length, 1, 'updates replace the display instead of adding plots');
-    const stepPlots = (training.outputs ?? []).filter((o) => VEGA_LITE_MIME in (o.data ?? {}));
+    const stepPlots = (training.outputs ?? []).filter((o) => VEGA_LITE_MIME in (o.data ?? {}) && !(PLOTLY_MIME in (o.data ?? {})));
     assert.equal(stepPlots.length, 1, 'one vega-lite display, updated in place');
     assert.equal(joined(stepPlots[0].data!['text/plain'] as string[]), '16 steps', 'tiny: 2 epochs × 8 batches of 32');
     assert.match(joined(plots[0].data!['text/plain'] as string[]), /^epoch 2\.00\/2: train loss [\d.]+, train acc [\d.]+, test acc [\d.]+$/);
@@ -107,6 +107,14 @@ describe('the notebooks, executed in the tiny profile', { skip: hasJupyter ? fal
     const pngs = mosaics.map((d) => /href="(data:image\/png;base64,[^"]+)"/.exec(joined(d.data!['image/svg+xml'] as string[]))?.[1]);
     assert.ok(pngs.every((p) => p !== undefined), 'each drawn as an image');
     assert.notEqual(pngs[0], pngs[1], 'training changed them');
+  });
+
+  test('the chapter notebook lays each class map over a 4×4 mosaic of test images: eleven panels, drawn', () => {
+    assert.match(stdoutOf('nin'), /^a 268-px mosaic gives 7×7 maps; tiles, true → predicted \(each image on its own\):\n(  (\S[\w/ -]* → \S[\w/ -]*\s*){4}\n){4}/m);
+    const maps = displays('nin').find((d) => joined(d.data?.['text/plain'] as string[]).startsWith('class maps of a 268-px mosaic'));
+    assert.ok(maps, 'a class-map display');
+    const images = joined(maps!.data!['image/svg+xml'] as string[]).match(/<image [^>]*href="data:image\/png;base64,/g) ?? [];
+    assert.equal(images.length, 11, 'the mosaic and one panel per class');
   });
 
   test('the chapter notebook shows the confusion matrix as a drawn heat map and names the most confused pairs', () => {
