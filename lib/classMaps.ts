@@ -10,7 +10,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { batches, FashionMnistSplit } from './data/fashionMnist';
+import { batches, FashionMnistSplit, sliceSplit } from './data/fashionMnist';
 import { featureMapSize, nin, NinConfig } from './model';
 import { greyPngDataUrl, heatOverlayPngDataUrl, imageGridChart, VegaLiteSpec } from './plots';
 import { positiveInt } from './validate';
@@ -65,7 +65,7 @@ export function classMapMosaic(model: tfl.LayersModel, config: Partial<NinConfig
   if (first + n > test.count) throw new Error(`a ${grid}×${grid} mosaic from test image ${first} needs ${first + n} test images, there are ${test.count}`);
   const side = grid * resize;
   const big = withInputSize(model, config, side);
-  const subset = { ...test, images: test.images.subarray(first * test.height * test.width), labels: test.labels.subarray(first), count: n };
+  const subset = sliceSplit(test, first, n);
   const { value } = batches(subset, { batchSize: n, resize, shuffle: false, seed: 0, epoch: 0 }).next();
   const [mosaic, maps, scores] = tf.tidy(() => {
     const tiled = value.xs.reshape([grid, grid, resize, resize, 1]).transpose([0, 2, 1, 3, 4]).reshape([1, side, side, 1]) as tf.Tensor4D;

@@ -30,6 +30,7 @@ export * from './evaluate';
 export * from './classMaps';
 export { main as runCli } from './cli';
 export * from './bench';
+export * from './timeBudget';
 export * from './plots';
 export * from './notebook';
 export * from './profiles';

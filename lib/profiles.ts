@@ -30,6 +30,8 @@ export interface Profile {
   /** Examples to use; undefined means the whole split. */
   trainLimit?: number;
   testLimit?: number;
+  /** The chapter run's time budget in seconds (see RunSettings). */
+  budgetSeconds?: number;
   /** A smaller budget for each of the exercises' many runs. */
   exercise: RunSettings<TrainConfig>;
 }
@@ -40,6 +42,11 @@ export interface RunSettings<T = Partial<TrainConfig>> {
   model: Partial<NinConfig>;
   trainLimit?: number;
   testLimit?: number;
+  /**
+   * Seconds the run should take at most; on a slower machine the notebook trains on fewer
+   * images per epoch to keep it (see fitToBudget). Undefined: no budget.
+   */
+  budgetSeconds?: number;
 }
 
 /** A profile as PROFILES writes it: only what differs from the defaults. */
@@ -66,7 +73,11 @@ export const PROFILES: Readonly<Record<ProfileName, ProfileSettings>> = Object.f
   cpu: {
     train: { numEpochs: 6, optimizer: 'adam', lr: 0.001, lrSchedule: 'cosine', batchSize: 64, resize: 67 },
     model: {},
-    exercise: { train: { numEpochs: 1, optimizer: 'adam', lr: 0.001, batchSize: 64, resize: 67 }, model: {}, trainLimit: 20000, testLimit: 2000 },
+    budgetSeconds: 20 * 60,
+    exercise: {
+      train: { numEpochs: 1, optimizer: 'adam', lr: 0.001, batchSize: 64, resize: 67 }, model: {}, trainLimit: 20000, testLimit: 2000,
+      budgetSeconds: 60,
+    },
   },
   // Seconds, for CI: Adam with He initialisation and a short warm-up, which trains the few
   // steps it gets on every machine (Glorot's tiny first signals die there more often).

@@ -37,6 +37,12 @@ test('every profile and exercise budget is a valid training config', () => {
   assert.ok(PROFILES.tiny.trainLimit! <= 512, 'tiny stays tiny');
 });
 
+test('the cpu profile keeps a time budget: 20 minutes for the chapter, a minute per exercise run; the others none', () => {
+  assert.equal(chooseProfile(wasm, { NIN_PROFILE: 'cpu' }).budgetSeconds, 1200);
+  assert.equal(chooseProfile(wasm, { NIN_PROFILE: 'cpu' }).exercise.budgetSeconds, 60);
+  for (const name of ['full', 'tiny']) assert.equal(chooseProfile(wasm, { NIN_PROFILE: name }).budgetSeconds, undefined);
+});
+
 test('describeProfile says epochs, size, batch, lr and data', () => {
   assert.equal(describeProfile(chooseProfile(wasm, { NIN_PROFILE: 'tiny' })),
     'tiny profile: 2 epochs at 67 px, batch 32, adam lr 0.001 (cosine decay, 4 warm-up steps), he init, 256 training / 128 test examples');

@@ -351,6 +351,17 @@ export interface FashionMnistSplit {
   width: number;
 }
 
+/** Examples `first` .. `first + count - 1` of `split` (no copy), clamped to what it holds. */
+export function sliceSplit(split: FashionMnistSplit, first: number, count: number): FashionMnistSplit {
+  const from = Math.min(first, split.count);
+  const n = Math.max(0, Math.min(count, split.count - from));
+  const pixels = split.height * split.width;
+  return {
+    ...split, count: n,
+    images: split.images.subarray(from * pixels, (from + n) * pixels), labels: split.labels.subarray(from, from + n),
+  };
+}
+
 export interface FashionMnist {
   train: FashionMnistSplit;
   test: FashionMnistSplit;
@@ -415,9 +426,8 @@ function readSplit(imagesFile: string, labelsFile: string, limit: number | undef
     throw dataFileError(labelsFile, `label ${labels.data[bad]} at index ${bad} is outside 0..${numClasses - 1}`);
   }
 
-  const n = limit === undefined ? count : Math.min(limit, count);
-  const split = { images: images.data.subarray(0, n * height * width), labels: labels.data.subarray(0, n), count: n, height, width };
-  return { split, total: count };
+  const whole = { images: images.data, labels: labels.data, count, height, width };
+  return { split: sliceSplit(whole, 0, limit ?? count), total: count };
 }
 
 /** Images must have magic 2051 (3 dims) and labels 2049 (1 dim); a swap gets its own message. */
