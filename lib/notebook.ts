@@ -44,7 +44,14 @@ export interface LiveDisplay {
   update(bundle: MimeBundle): void;
 }
 
-/** A new display area; its first `update` creates it, later ones replace its content. */
+/**
+ * A new display area; its first `update` creates it, later ones replace its content.
+ *
+ * JupyterLab hands an update to the renderer already on screen when the mimetype stays the
+ * same, and plotly's renderer ignores a new figure once it has drawn one: the live chart would
+ * stay at its first point. So an update of a plotly bundle first replaces the display with
+ * its text alone, which makes JupyterLab draw the figure with a fresh renderer.
+ */
 export function newLiveDisplay(): LiveDisplay {
   const id = `nin-${process.pid}-${++displayCounter}`;
   let shown = false;
@@ -52,7 +59,9 @@ export function newLiveDisplay(): LiveDisplay {
     update(bundle: MimeBundle) {
       const write = tslabWriter();
       if (write) {
-        write({ data: bundle, metadata: {}, transient: { display_id: id } }, shown);
+        const message = (data: MimeBundle) => ({ data, metadata: {}, transient: { display_id: id } });
+        if (shown && PLOTLY_MIME in bundle) write(message({ 'text/plain': bundle['text/plain'] ?? '' }), true);
+        write(message(bundle), shown);
         shown = true;
       } else if (typeof bundle['text/plain'] === 'string') {
         console.log(bundle['text/plain']);

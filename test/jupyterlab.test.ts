@@ -35,7 +35,7 @@ interface Output { output_type: string; name?: string; data?: Record<string, unk
 interface Message { header: { msg_type: string }; content: { transient?: { display_id?: string } } }
 /** What page.js reports for one rendered output. */
 interface Shown {
-  mime: string; error: boolean; jsonText: boolean; vegaInk: number; vegaMarks: number; plotlyTraces: number;
+  mime: string; error: boolean; jsonText: boolean; vegaInk: number; vegaMarks: number; plotlyTraces: number; plotlyPoints: number;
   imagesDrawn: number; tableRows: number; text: string;
 }
 interface ShownCell { title: string; outputs: Shown[]; plain: string[] }
@@ -185,6 +185,12 @@ describe('JupyterLab 4 renders the executed notebooks', { skip: missing.length ?
         assert.equal(shown[i].outputs.length, expected.length, `cell ${i}: outputs drawn`);
         expected.forEach((o, j) => {
           if (isChart(o)) assert.equal(drawnBy(shown[i].outputs[j]), expectedRenderer(o, plotly), `cell ${i} output ${j}`);
+          // The drawing, not only the model, must be the last update: every point of the final figure drawn.
+          const figure = o.data?.[PLOTLY_MIME] as { data: { x: unknown[] }[] } | undefined;
+          if (figure && plotly) {
+            const points = figure.data.reduce((n, t) => n + t.x.length, 0);
+            assert.equal(shown[i].outputs[j].plotlyPoints, points, `cell ${i} output ${j}: points drawn by plotly`);
+          }
         });
       });
       const trainingCell = outputs.findIndex((cell) => cell.some((o) => o.data?.[PLOTLY_MIME] !== undefined));

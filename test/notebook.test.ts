@@ -61,6 +61,17 @@ test('inside a kernel, a live display sends one display_data, then updates with 
     assert.equal(sent[0].transient.display_id, sent[1].transient.display_id);
     assert.notEqual(sent[0].transient.display_id, sent[2].transient.display_id);
     assert.deepEqual(sent[1].data, { 'text/plain': 'b' });
+
+    // A plotly chart's update first shows its text alone, so that JupyterLab draws the new
+    // figure with a fresh renderer (test/jupyterlab.test.ts shows why).
+    sent.length = 0;
+    const chart = newLiveDisplay();
+    chart.update({ [PLOTLY_MIME]: { data: [] }, 'text/plain': 'epoch 1' });
+    chart.update({ [PLOTLY_MIME]: { data: [1] }, 'text/plain': 'epoch 2' });
+    assert.deepEqual(sent.map((s) => [s.update, Object.keys(s.data as object).sort()]), [
+      [false, ['text/plain', PLOTLY_MIME].sort()], [true, ['text/plain']], [true, ['text/plain', PLOTLY_MIME].sort()],
+    ]);
+    assert.deepEqual(sent[1].data, { 'text/plain': 'epoch 2' });
   } finally {
     delete require.cache[fakeId];
   }

@@ -49,19 +49,24 @@ function showCells(cells, { plotly, trusted }) {
 
 /**
  * One OutputArea per cell, fed the kernel's iopub messages in the order they came, through
- * the same handler JupyterLab attaches to a running cell's future.
+ * the same handler JupyterLab attaches to a running cell's future. As in a live session, each
+ * message waits for the charts of the one before to be drawn (a renderer may treat a chart
+ * it has already drawn differently from one still loading).
  */
-function replay(cells, { plotly }) {
+async function replay(cells, { plotly }) {
   const rendermime = registry(plotly);
-  cells.forEach((messages, index) => {
+  for (const [index, messages] of cells.entries()) {
     const area = new OutputArea({ model: new OutputAreaModel({ trusted: true }), rendermime });
     const host = section(`cell ${index} (replayed)`);
     Widget.attach(area, host);
     areas.set(host, area);
     const future = { done: new Promise(() => {}), dispose() {} };
     area.future = future;
-    for (const msg of messages) future.onIOPub(msg);
-  });
+    for (const msg of messages) {
+      future.onIOPub(msg);
+      await settle(10000, 100);
+    }
+  }
 }
 
 const inked = (canvas) => {
@@ -84,12 +89,13 @@ function describeOutput(node) {
   const vegaMarks = node.querySelectorAll('.vega-embed svg .mark-line path, .vega-embed svg .mark-rect path, ' +
     '.vega-embed svg .mark-symbol path, .vega-embed svg .mark-image image').length;
   const plotlyTraces = node.querySelectorAll('.plot-container .main-svg .trace path').length;
+  const plotlyPoints = node.querySelectorAll('.plot-container .scatterlayer .points path').length;
   const images = [...node.querySelectorAll('img')];
   return {
     mime, error,
     jsonText: /^\s*[{[]/.test(text) && /"(data|layout|\$schema|mark)"/.test(text),
     vegaInk: canvases.length ? Math.max(...canvases.map(inked)) : 0,
-    vegaMarks, plotlyTraces,
+    vegaMarks, plotlyTraces, plotlyPoints,
     imagesDrawn: images.filter((img) => img.complete && img.naturalWidth > 0).length,
     tableRows: node.querySelectorAll('table tr').length,
     text: text.slice(0, 120),
@@ -97,11 +103,11 @@ function describeOutput(node) {
 }
 
 /** Waits until no output is still being drawn (vega and plotly render asynchronously). */
-async function settle(ms = 30000) {
+async function settle(ms = 30000, poll = 400) {
   const until = Date.now() + ms;
   let last = '';
   for (;;) {
-    await new Promise((r) => setTimeout(r, 400));
+    await new Promise((r) => setTimeout(r, poll));
     const now = document.body.innerHTML.length + ':' + [...document.querySelectorAll('canvas')].map((c) => c.width).join();
     if ((now === last && !document.querySelector('.jp-RenderedVegaCommon5:empty')) || Date.now() > until) return;
     last = now;
