@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 // `npm start`: registers this project's tslab kernel with Jupyter (once, for this user) and
-// opens JupyterLab on notebooks/, or the classic Jupyter Notebook where JupyterLab is not
-// installed. Set NIN_PYTHON to the Python that has Jupyter (default: /usr/bin/python3 on
-// Debian, else python3).
+// opens notebooks/ in JupyterLab: the jupyterlab package where pip installed it, else this
+// project's JupyterLab build (lab-app/, served by Debian's jupyter-server) where it is built,
+// else the classic Jupyter Notebook; NIN_JUPYTER=jupyterlab|lab-app|notebook picks one. Set
+// NIN_PYTHON to the Python that has Jupyter (default: /usr/bin/python3 on Debian, else python3).
 'use strict';
 const { spawnSync, spawn } = require('node:child_process');
 const fs = require('node:fs');
@@ -19,11 +20,23 @@ if (!fs.existsSync(path.join(root, 'dist', 'lib', 'index.js'))) {
 }
 const tslab = path.join(root, 'node_modules', 'tslab', 'bin', 'tslab');
 if (!fs.existsSync(tslab)) fail('tslab is missing: run npm ci first');
-const lab = has('jupyterlab');
-if (!lab && !has('notebook')) {
-  fail(`no Jupyter found for ${python}: apt-get install jupyter-notebook (Debian) or pip install jupyterlab, ` +
-    'or set NIN_PYTHON to a Python that has it');
+// Which Jupyter: the first one present, or the one NIN_JUPYTER names.
+const available = {
+  jupyterlab: () => has('jupyterlab'),
+  'lab-app': () => fs.existsSync(path.join(root, 'lab-app', 'build', 'bundle.js')) && has('jupyterlab_server'),
+  notebook: () => has('notebook'),
+};
+const forced = process.env.NIN_JUPYTER;
+if (forced && !(forced in available)) fail(`NIN_JUPYTER must be one of ${Object.keys(available).join(', ')}, got "${forced}"`);
+const jupyter = forced || Object.keys(available).find((name) => available[name]());
+if (!jupyter || !available[jupyter]()) {
+  fail(forced === 'lab-app'
+    ? 'lab-app is not built or jupyterlab_server is missing: apt-get install python3-jupyter-server python3-jupyterlab-server; ' +
+      'npm ci --prefix lab-app && npm run --prefix lab-app build'
+    : `no ${forced ?? 'Jupyter'} found for ${python}: apt-get install jupyter-notebook (Debian) or pip install jupyterlab, ` +
+      'or set NIN_PYTHON to a Python that has it');
 }
+const [lab, labApp] = [jupyter === 'jupyterlab', jupyter === 'lab-app'];
 
 // Register (or refresh) the kernel so that it runs this project's tslab.
 const specs = spawnSync(python, ['-m', 'jupyter_client.kernelspecapp', 'list', '--json'], { encoding: 'utf8' });
@@ -37,12 +50,17 @@ if (!argv0 || !argv0.includes(tslab)) {
   process.stderr.write(`npm start: registered the tslab kernel (${tslab})\n`);
 }
 
-const args = ['-m', lab ? 'jupyterlab' : 'notebook', `--notebook-dir=${path.join(root, 'notebooks')}`, ...process.argv.slice(2)];
+const notebooks = path.join(root, 'notebooks');
+const args = labApp
+  ? [path.join(root, 'lab-app', 'main.py'), `--ServerApp.root_dir=${notebooks}`, ...process.argv.slice(2)]
+  : ['-m', lab ? 'jupyterlab' : 'notebook', `--notebook-dir=${notebooks}`, ...process.argv.slice(2)];
 // Jupyter refuses to start as root (common in containers and CI machines) without this flag.
-if (process.getuid && process.getuid() === 0 && !args.includes('--allow-root')) {
-  args.push('--allow-root');
+if (process.getuid && process.getuid() === 0 && !args.some((a) => /allow.root/i.test(a))) {
+  args.push(labApp ? '--ServerApp.allow_root=True' : '--allow-root');
   process.stderr.write('npm start: running as root, so Jupyter is started with --allow-root\n');
 }
-process.stderr.write(`npm start: opening ${lab ? 'JupyterLab' : 'Jupyter Notebook (JupyterLab is not installed)'} on notebooks/\n`);
+const which = lab ? 'JupyterLab' : labApp ? "JupyterLab 3.6 (this project's build in lab-app/, on Debian's jupyter-server)"
+  : 'Jupyter Notebook (JupyterLab is not installed)';
+process.stderr.write(`npm start: opening ${which} on notebooks/\n`);
 const child = spawn(python, args, { cwd: path.join(root, 'notebooks'), stdio: 'inherit' });
 child.on('exit', (code) => process.exit(code ?? 0));

@@ -58,14 +58,28 @@ after(() => {
   }
 });
 
-test('npm start registers the tslab kernel and serves both notebooks', { skip }, async () => {
+const labAppReady = fs.existsSync(path.join(root, 'lab-app', 'build', 'bundle.js')) &&
+  spawnSync(python, ['-c', 'import jupyterlab_server'], { stdio: 'ignore' }).status === 0;
+if (!labAppReady && process.env.NIN_REQUIRE_LABAPP === '1') {
+  test('lab-app is built and jupyterlab_server installed (NIN_REQUIRE_LABAPP=1)', () => assert.fail('see lab-app/main.py'));
+}
+
+for (const [jupyter, tokenFlag, skipIt] of [
+  ['notebook', "--NotebookApp.token=''", skip],
+  ['lab-app', "--ServerApp.token=''", labAppReady ? false : 'lab-app not built, or python3-jupyterlab-server missing'],
+] as const) {
+  test(`npm start (NIN_JUPYTER=${jupyter}) registers the tslab kernel and serves both notebooks`, { skip: skipIt }, () => startAndCheck(jupyter, tokenFlag));
+}
+
+async function startAndCheck(jupyter: string, tokenFlag: string): Promise<void> {
   const home = fs.mkdtempSync(path.join(os.tmpdir(), 'nin-start-'));
   const port = await freePort();
   let err = '';
+  exited = undefined;
   child = spawn(process.execPath, [path.join(root, 'scripts', 'start.js'), '--no-browser', `--port=${port}`,
-    '--ip=127.0.0.1', "--NotebookApp.token=''"], {
+    '--ip=127.0.0.1', tokenFlag], {
     cwd: root, detached: true, stdio: ['ignore', 'ignore', 'pipe'],
-    env: { ...process.env, HOME: home, JUPYTER_DATA_DIR: '', JUPYTER_PATH: '' },
+    env: { ...process.env, HOME: home, JUPYTER_DATA_DIR: '', JUPYTER_PATH: '', NIN_JUPYTER: jupyter },
   });
   child.stderr!.on('data', (d) => { err += d; });
   child.on('exit', (code) => { exited = code; });
@@ -83,4 +97,10 @@ test('npm start registers the tslab kernel and serves both notebooks', { skip },
     'the kernel runs this project\'s tslab');
   assert.match(err, /registered the tslab kernel/);
   if (process.getuid?.() === 0) assert.match(err, /running as root, so Jupyter is started with --allow-root/);
-});
+  assert.match(err, jupyter === 'lab-app' ? /opening JupyterLab 3\.6 \(this project's build/ : /opening Jupyter Notebook/);
+  if (exited === undefined) {
+    const gone = new Promise((r) => child!.once('exit', r));
+    process.kill(-child.pid!, 'SIGTERM');
+    await gone;
+  }
+}
