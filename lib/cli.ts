@@ -98,6 +98,7 @@ async function data(opts: { dataDir?: string; json?: boolean }, io: Io) {
 
 interface TrainOpts {
   epochs?: number; optimizer?: string; lr?: number; lrSchedule?: string; warmupSteps?: number; init?: string; momentum?: number;
+  classBlockBias?: number;
   batchSize?: number; resize?: number; seed?: number; trainLimit?: number; testLimit?: number; backend?: string; dataDir?: string;
   oneByOne: number; json?: boolean; checkpointDir?: string; resume?: boolean;
 }
@@ -113,7 +114,10 @@ function runOptions(opts: TrainOpts, oneByOneGiven: boolean): RunOptions {
       lrSchedule: opts.lrSchedule as LrSchedule | undefined, warmupSteps: opts.warmupSteps, momentum: opts.momentum,
       batchSize: opts.batchSize, resize: opts.resize, seed: opts.seed,
     },
-    model: { oneByOneCount: oneByOneGiven ? opts.oneByOne : undefined, init: opts.init as KernelInit | undefined },
+    model: {
+      oneByOneCount: oneByOneGiven ? opts.oneByOne : undefined, init: opts.init as KernelInit | undefined,
+      classBlockBias: opts.classBlockBias,
+    },
     checkpointDir: opts.checkpointDir, resume: opts.resume ? 'always' : 'never',
   };
 }
@@ -134,6 +138,7 @@ function banner(plan: RunPlan, backend: BackendInfo, d: FashionMnist): string {
   lines.push(`training NiN at ${c.resize}×${c.resize} px: ${c.numEpochs} epoch${c.numEpochs === 1 ? '' : 's'}, ` +
     `${c.optimizer} lr ${c.lr}${c.lrSchedule === 'constant' ? '' : ` (${c.lrSchedule} schedule)`}` +
     `${c.warmupSteps > 0 ? `, ${c.warmupSteps} warm-up steps` : ''}${plan.model.init === 'glorot' ? '' : `, ${plan.model.init} init`}` +
+    `${plan.model.classBlockBias === 0 ? '' : `, class-block bias ${plan.model.classBlockBias}`}` +
     `${c.momentum > 0 ? `, momentum ${c.momentum}` : ''}, batch ${c.batchSize}`);
   return `${lines.join('\n')}\n`;
 }
@@ -285,6 +290,7 @@ function program(io: Io, run: (work: () => Promise<void>) => Promise<void>): Com
     .option('--lr-schedule <name>', `constant, or cosine: decay from --lr towards 0 over the run (default ${TRAIN_DEFAULTS.lrSchedule})`)
     .option('--warmup-steps <n>', `steps of linear learning-rate warm-up before the schedule (default ${TRAIN_DEFAULTS.warmupSteps})`, intArg)
     .option('--init <name>', `kernel initialisation: glorot (d2l's) or he, made for ReLU (default ${NIN_DEFAULTS.init})`)
+    .option('--class-block-bias <b>', `starting bias of the last block, whose channels are the classes (the cpu recipe: 0.1; default ${NIN_DEFAULTS.classBlockBias})`, numberArg)
     .option('--momentum <m>', `SGD momentum in [0, 1), 0 for plain SGD; sgd only (default ${TRAIN_DEFAULTS.momentum})`, numberArg)
     .option('--batch-size <n>', `examples per step (default ${TRAIN_DEFAULTS.batchSize})`, intArg)
     .option('--resize <px>', `image side fed to the network, at least 67 (default ${TRAIN_DEFAULTS.resize})`, intArg)
@@ -332,7 +338,7 @@ const FLAGS: Record<string, string> = {
   numEpochs: '--epochs', lr: '--lr', batchSize: '--batch-size', resize: '--resize', seed: '--seed',
   trainLimit: '--train-limit', testLimit: '--test-limit', oneByOneCount: '--one-by-one', steps: '--steps',
   dataDir: '--data-dir', backend: '--backend', checkpointDir: '--checkpoint-dir', momentum: '--momentum',
-  lrSchedule: '--lr-schedule', optimizer: '--optimizer', warmupSteps: '--warmup-steps', init: '--init', resume: '--resume',
+  lrSchedule: '--lr-schedule', optimizer: '--optimizer', warmupSteps: '--warmup-steps', init: '--init', classBlockBias: '--class-block-bias', resume: '--resume',
 };
 
 /**

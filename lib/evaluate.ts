@@ -160,7 +160,7 @@ export function ignoresInput(model: tfl.LayersModel, split: FashionMnistSplit, b
 
 /** The warning a dead model's evaluation carries. */
 export const CONSTANT_OUTPUT_WARNING = 'this model gives every image the same scores: its output ignores the input ' +
-  '(a dead network), so its accuracy is that of always guessing one class; train it again (see --warmup-steps, --init he)';
+  '(a dead network), so its accuracy is that of always guessing one class; train it again (see --class-block-bias, --warmup-steps, --init he)';
 
 /** Two classes the model mixes up, in one direction: `count` examples of `trueClass` predicted as `predicted`. */
 export interface Confusion {

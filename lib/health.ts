@@ -187,7 +187,7 @@ export class HealthMonitor {
     throw new DeadNetworkError(`the network died ${where(position)}: for ${this.flatSteps} step${this.flatSteps === 1 ? '' : 's'} ` +
       `it has given every image the same scores (${describeLogits(vitals)}) and ${what}: a ReLU layer outputs 0 for every ` +
       `input, so it cannot recover. Start again with a learning-rate warm-up, a smaller learning rate than ${this.lr}, ` +
-      'He initialisation, or another seed', position);
+      'a starting bias of 0.1 in the last block (--class-block-bias), He initialisation, or another seed', position);
   }
 }
 

@@ -34,6 +34,15 @@ export interface NinConfig {
    * layer through NiN's twelve ReLU convolutions). Biases start at 0 either way. @default 'glorot'
    */
   init: KernelInit;
+  /**
+   * Starting bias of the last block's convolutions, the ones with a channel per class. At 0
+   * (the chapter's), Glorot's shrinking signals start the class scores near 1e-4, and two to
+   * five of the ten class channels output 0 for every image (seeds 0–9); Adam's first steps
+   * move every weight by about the learning rate whatever its gradient, more than those
+   * signals, and can switch class channels off for good. At 0.1 the scores start near 0.1 and
+   * fewer channels start off (0–3), which revive: see the README's seed table. @default 0
+   */
+  classBlockBias: number;
   /** Seed for the kernel initialisers (not dropout); undefined draws fresh ones. @default undefined */
   seed?: number;
 }
@@ -50,6 +59,7 @@ export const NIN_DEFAULTS: Readonly<NinConfig> = Object.freeze({
   dropout: 0.5,
   head: 'gap',
   init: 'glorot',
+  classBlockBias: 0,
   seed: undefined,
 });
 
@@ -65,6 +75,9 @@ export function resolveNinConfig(partial: Partial<NinConfig> = {}): NinConfig {
   inRange('dropout', c.dropout, 0, 1);
   oneOf('head', c.head, ['gap', 'dense'] as const);
   oneOf('init', c.init, KERNEL_INITS);
+  if (typeof c.classBlockBias !== 'number' || !Number.isFinite(c.classBlockBias) || Math.abs(c.classBlockBias) > 10) {
+    throw new ConfigError((n) => `${n} must be a number from -10 to 10, got ${String(c.classBlockBias)}`, 'classBlockBias');
+  }
   if (c.seed !== undefined) positiveInt('seed', c.seed, 0);
   checkInputSize('inputSize', c.inputSize);
   return c;
@@ -95,6 +108,8 @@ export interface NinBlockOptions {
   init?: KernelInit;
   /** Initialiser seed; each layer derives its own from it. */
   seed?: number;
+  /** Starting value of every bias in the block. @default 0 */
+  bias?: number;
 }
 
 /**
@@ -114,11 +129,11 @@ export function ninBlock(
   filters: number, kernelSize: number, strides: number, padding: 'valid' | 'same',
   options: NinBlockOptions = {},
 ): tfl.layers.Layer[] {
-  const { oneByOneCount = 2, oneByOneKernel = 1, name, inputShape, init = 'glorot', seed } = options;
+  const { oneByOneCount = 2, oneByOneKernel = 1, name, inputShape, init = 'glorot', seed, bias = 0 } = options;
   const conv = (k: number, s: number, pad: 'valid' | 'same', i: number, first: boolean) => tfl.layers.conv2d({
     filters, kernelSize: k, strides: s, padding: pad, activation: 'relu',
     kernelInitializer: kernelInitializer(init, seed === undefined ? undefined : deriveSeed(seed, i)),
-    biasInitializer: 'zeros',
+    biasInitializer: bias === 0 ? 'zeros' : tfl.initializers.constant({ value: bias }),
     name: name ? `${name}_conv${i}` : undefined,
     ...(first && inputShape ? { inputShape } : {}),
   });
@@ -144,6 +159,7 @@ export function nin(partial: Partial<NinConfig> = {}): tfl.Sequential {
   const block = (i: number, filters: number, k: number, s: number, pad: 'valid' | 'same') =>
     ninBlock(filters, k, s, pad, {
       oneByOneCount: c.oneByOneCount, oneByOneKernel: c.oneByOneKernel, name: `block${i}`, init: c.init, seed: seedFor(i),
+      bias: i === 4 ? c.classBlockBias : 0,
       inputShape: i === 1 ? [c.inputSize, c.inputSize, c.inputChannels] : undefined,
     });
   const pool = (i: number) => tfl.layers.maxPooling2d({ poolSize: 3, strides: 2, padding: 'valid', name: `pool${i}` });

@@ -30,6 +30,11 @@ export interface EpochResult {
   examplesPerSec: number;
   /** Wall time of the epoch, evaluation included. */
   seconds: number;
+  /**
+   * Classes that scored 0 for every image of the first test batch at the epoch's end: their
+   * channels of the last block are silent (see the health checks). Absent in older checkpoints.
+   */
+  silentClasses?: number[];
 }
 
 /**
@@ -384,6 +389,7 @@ export async function train(
         testAcc,
         examplesPerSec: seen / trainSeconds,
         seconds: (done?.trainSeconds ?? 0) + (performance.now() - start) / 1000,
+        silentClasses: silent,
       };
       history.epochs.push(result);
       await callbacks.onEpochEnd?.(result, history);
@@ -442,6 +448,6 @@ function silentClassesWarning(classes: number[], epoch: number): string {
   return `after epochs ${epoch - 1} and ${epoch}, ${one ? `class ${named[0]} scores` : `classes ${named.join(', ')} score`} 0 for ` +
     `every image of the first test batch: ${one ? 'its channel' : 'their channels'} in the last block ${one ? 'is' : 'are'} silent (below ` +
     `zero for every input, so no gradient reaches ${one ? 'it' : 'them'}), and the network cannot predict ${one ? 'it' : 'them'} ` +
-    `unless the layers below revive ${one ? 'it' : 'them'}: a partly dead network (expect a lower accuracy; see --warmup-steps, --init he)`;
+    `unless the layers below revive ${one ? 'it' : 'them'}: a partly dead network (expect a lower accuracy; see --class-block-bias, --warmup-steps, --init he)`;
 }
 

@@ -51,7 +51,7 @@ export interface RunOptions {
 
 /** Options given for a resumed run; undefined means "as the checkpoint has it". */
 export type ResumeOptions = Partial<Pick<TrainConfig, 'numEpochs' | 'lr' | 'batchSize' | 'resize' | 'seed' | 'momentum' |
-  'lrSchedule' | 'warmupSteps'>> & { optimizer?: OptimizerName; oneByOneCount?: number; init?: KernelInit };
+  'lrSchedule' | 'warmupSteps'>> & { optimizer?: OptimizerName; oneByOneCount?: number; init?: KernelInit; classBlockBias?: number };
 
 /** A run checked and ready: its configs, where it resumes from, and the folder it holds. */
 export interface RunPlan {
@@ -107,7 +107,7 @@ export function resumeConfigs(
   const fixed: [keyof ResumeOptions, number | string | undefined][] = [
     ['resize', saved.resize], ['batchSize', saved.batchSize], ['seed', saved.seed], ['oneByOneCount', model.oneByOneCount],
     ['optimizer', saved.optimizer], ['momentum', saved.momentum], ['lrSchedule', saved.lrSchedule],
-    ['warmupSteps', saved.warmupSteps], ['init', model.init],
+    ['warmupSteps', saved.warmupSteps], ['init', model.init], ['classBlockBias', model.classBlockBias],
   ];
   for (const [name, kept] of fixed) {
     if (given[name] !== undefined && given[name] !== kept) {

@@ -2,7 +2,8 @@
 /**
  * Trains one recipe over several seeds on the full Fashion-MNIST training set and prints one
  * JSON line per seed: steps until the loss leaves 2.2 (mean of the last 20 steps), the loss
- * every 100 steps, and each completed epoch's result. The README's seed table comes from it.
+ * and the number of silent classes (see silentClasses) every 100 steps, and each completed
+ * epoch's result. The README's seed table comes from it.
  *
  *   node scripts/seed-sweep.js --seeds 0-9 --train '{"optimizer":"adam","lr":0.001,...}' \
  *     [--model '{"init":"he"}'] [--max-steps 300] [--out sweep.jsonl]
@@ -26,6 +27,7 @@ async function runSeed(seed, trainConfig, modelConfig, data, maxSteps) {
   const model = nin.nin({ ...modelConfig, inputSize: config.resize, seed });
   const controller = new AbortController();
   const losses = [];
+  const silentEvery100 = [];
   let left;
   const start = Date.now();
   const history = await nin.train(model, data, config, {
@@ -33,6 +35,7 @@ async function runSeed(seed, trainConfig, modelConfig, data, maxSteps) {
       losses.push(loss);
       const recent = losses.slice(-20);
       if (left === undefined && recent.length === 20 && recent.reduce((s, x) => s + x, 0) / 20 < 2.2) left = losses.length;
+      if (losses.length % 100 === 0) silentEvery100.push(silentClasses(model, data.test, config.resize).length);
       if (maxSteps > 0 && losses.length >= maxSteps) controller.abort();
     },
   }, { signal: controller.signal }).catch((err) => ({ epochs: [], error: err.message }));
@@ -41,6 +44,7 @@ async function runSeed(seed, trainConfig, modelConfig, data, maxSteps) {
   return {
     seed, stepsToLeave2_2: left ?? null, steps: losses.length,
     lossEvery100: losses.filter((_, i) => (i + 1) % 100 === 0).map((x) => Number(x.toFixed(4))),
+    silentEvery100,
     epochs: history.epochs.map((e) => ({ epoch: e.epoch, trainLoss: e.trainLoss, trainAcc: e.trainAcc, testAcc: e.testAcc })),
     deadClasses, error: history.error, seconds: (Date.now() - start) / 1000,
   };

@@ -291,6 +291,9 @@ test('train 1 epoch with --checkpoint-dir, then --resume to 2: the same metrics,
   const other = await nin('train', '--resume', '--checkpoint-dir', dir, '--resize', '96', '--epochs', '3', '--data-dir', fixtureDir);
   assert.equal(other.code, 1);
   assert.match(oneLine(other.err), /--resize 96 differs from the checkpoint's 67/);
+  const bias = await nin('train', '--resume', '--checkpoint-dir', dir, '--class-block-bias', '0.1', '--epochs', '3', '--data-dir', fixtureDir);
+  assert.equal(bias.code, 1);
+  assert.match(oneLine(bias.err), /--class-block-bias 0\.1 differs from the checkpoint's 0/);
   const done = await nin('train', '--resume', '--checkpoint-dir', dir, '--data-dir', fixtureDir, '--backend', 'wasm');
   assert.equal(done.code, 1);
   assert.match(oneLine(done.err), /already completed 2 epochs; pass --epochs N with N > 2/);

@@ -128,7 +128,7 @@ test('a class whose channel of the last block stays silent is named in a warning
     assert.equal(h.epochs.length, 2);
     assert.equal(warnings.length, 1, 'only once silent at two epoch ends in a row');
     assert.match(warnings[0], /^after epochs 1 and 2, classes? (\d \([^)]+\), )*3 \(dress\)(, \d \([^)]+\))* scores? 0 for every image of the first test batch: .* in the last block (is|are) silent/);
-    assert.match(warnings[0], /a partly dead network \(expect a lower accuracy; see --warmup-steps, --init he\)$/);
+    assert.match(warnings[0], /a partly dead network \(expect a lower accuracy; see --class-block-bias, --warmup-steps, --init he\)$/);
   } finally {
     model.dispose();
   }
