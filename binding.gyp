@@ -1,10 +1,20 @@
 {
+  "variables": {
+    "nin_dnnl%": 0
+  },
   "targets": [
     {
       "target_name": "nin_conv",
       "sources": ["native/nin_conv.c"],
       "cflags": ["-O3", "-std=c11"],
-      "libraries": ["-lopenblas"]
+      "libraries": ["-lopenblas"],
+      "conditions": [
+        ["nin_dnnl==1", {
+          "sources": ["native/nin_dnnl.c"],
+          "defines": ["NIN_DNNL"],
+          "libraries": ["-ldnnl"]
+        }]
+      ]
     }
   ]
 }

@@ -9,6 +9,7 @@ import { positiveInt, withDefaults } from './validate';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { checkInputSize, countFlops, countParams, nin } from './model';
 import { autoMicroBatchSize, sgdStep } from './train';
+import { nativeConvLibrary, nativeConvolutionsActive, sgemmGflops } from './kernels/native';
 import type { TrainConfig } from './trainConfig';
 
 export interface BenchConfig {
@@ -39,6 +40,18 @@ export interface BenchResult {
   train_img_s: number;
   /** Peak resident memory of this process so far (the whole process, not just tensors). */
   peak_rss_mb: number;
+  /** FLOP rate of training, counted as three forward passes per image (GFLOP/s). */
+  gflops: number;
+  /** FLOP rate of the forward pass (GFLOP/s). */
+  forward_gflops: number;
+  /**
+   * The machine's own sgemm rate, measured in the same run (OpenBLAS, 2048², every thread),
+   * GFLOP/s: `gflops / peak_gflops` is how close training comes to it. Null without the
+   * native addon.
+   */
+  peak_gflops: number | null;
+  /** What ran the convolutions: `oneDNN (…)`, `OpenBLAS`, or the backend's own kernels. */
+  conv_library: string;
 }
 
 function median(xs: number[]): number {
@@ -71,6 +84,9 @@ export function benchmark(partial: Partial<BenchConfig> = {}): BenchResult {
     const trainStep = () => { sgdStep(model, optimizer, x as tf.Tensor4D, y as tf.Tensor1D, micro); };
     const fwd = timed(forward, c.steps);
     const trn = timed(trainStep, c.steps);
+    const flops = countFlops(model);
+    const native = tf.getBackend() === 'wasm' && nativeConvolutionsActive();
+    const peak = native ? sgemmGflops() : undefined;
     return {
       backend: tf.getBackend(),
       resize: c.resize,
@@ -78,6 +94,10 @@ export function benchmark(partial: Partial<BenchConfig> = {}): BenchResult {
       forward_img_s: round1(c.batchSize / fwd),
       train_img_s: round1(c.batchSize / trn),
       peak_rss_mb: Math.round(process.resourceUsage().maxRSS / 1024),
+      gflops: round1((3 * flops * c.batchSize) / trn / 1e9),
+      forward_gflops: round1((flops * c.batchSize) / fwd / 1e9),
+      peak_gflops: peak === undefined ? null : round1(peak),
+      conv_library: native ? nativeConvLibrary() ?? 'OpenBLAS' : `${tf.getBackend()} kernels`,
     };
   } finally {
     tf.dispose([x, y]);

@@ -16,16 +16,26 @@
  * Also two memory-bound loops that wasm runs slowly in training: the max-pool gradient and
  * the bias gradient (a sum over all leading axes).
  */
+#define _POSIX_C_SOURCE 199309L /* clock_gettime under -std=c11 */
 #include <node_api.h>
 #include <cblas.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <math.h>
 #include <string.h>
+#include <time.h>
+#include "nin_dnnl.h"
 
-typedef struct {
-  int64_t n, h, w, ci, kh, kw, co, oh, ow, sh, sw, pt, pl;
-} Geometry;
+/*
+ * Which library the three convolutions run on: oneDNN where the addon was built with it
+ * (NIN_DNNL), unless NIN_NATIVE_CONV=blas asks for the OpenBLAS path (to compare the two).
+ */
+#ifdef NIN_DNNL
+static int use_dnnl = 1;
+#else
+static int use_dnnl = 0;
+#endif
 
 /* Column buffers are capped near this many floats (32 MB); the batch is processed in chunks. */
 #define COLS_BUDGET_FLOATS (8 << 20)
@@ -257,6 +267,13 @@ static float *at(napi_env env, char *base, size_t len, double off, int64_t float
   return (float *)(base + (size_t)off);
 }
 
+#ifdef NIN_DNNL
+static napi_value dnnl_failed(napi_env env) {
+  napi_throw_error(env, NULL, dnnl_path_error());
+  return NULL;
+}
+#endif
+
 static napi_value js_forward(napi_env env, napi_callback_info info) {
   char *base; size_t len; double p[NUM_PARAMS];
   if (!read_args(env, info, &base, &len, p)) return NULL;
@@ -266,6 +283,9 @@ static napi_value js_forward(napi_env env, napi_callback_info info) {
   float *b = (w && p[2] >= 0) ? at(env, base, len, p[2], g.co) : NULL;
   float *y = w ? at(env, base, len, p[3], g.n * g.oh * g.ow * g.co) : NULL;
   if (!y || (p[2] >= 0 && !b)) return NULL;
+#ifdef NIN_DNNL
+  if (use_dnnl) return dnnl_conv_forward(x, w, b, y, &g, p[17] != 0) ? NULL : dnnl_failed(env);
+#endif
   conv_forward(x, w, b, y, &g, p[17] != 0);
   return NULL;
 }
@@ -278,6 +298,9 @@ static napi_value js_backprop_input(napi_env env, napi_callback_info info) {
   float *w = dy ? at(env, base, len, p[1], g.kh * g.kw * g.ci * g.co) : NULL;
   float *dx = w ? at(env, base, len, p[3], g.n * g.h * g.w * g.ci) : NULL;
   if (!dx) return NULL;
+#ifdef NIN_DNNL
+  if (use_dnnl) return dnnl_conv_backprop_input(dy, w, dx, &g) ? NULL : dnnl_failed(env);
+#endif
   conv_backprop_input(dy, w, dx, &g);
   return NULL;
 }
@@ -290,6 +313,9 @@ static napi_value js_backprop_filter(napi_env env, napi_callback_info info) {
   float *dy = x ? at(env, base, len, p[1], g.n * g.oh * g.ow * g.co) : NULL;
   float *dw = dy ? at(env, base, len, p[3], g.kh * g.kw * g.ci * g.co) : NULL;
   if (!dw) return NULL;
+#ifdef NIN_DNNL
+  if (use_dnnl) return dnnl_conv_backprop_filter(x, dy, dw, &g) ? NULL : dnnl_failed(env);
+#endif
   conv_backprop_filter(x, dy, dw, &g);
   return NULL;
 }
@@ -330,7 +356,63 @@ static napi_value js_threads(napi_env env, napi_callback_info info) {
   return out;
 }
 
+/*
+ * The machine's single-precision matrix-product rate: OpenBLAS's sgemm on n x n matrices with
+ * every thread, the best of `reps` timed calls after one warm-up, in GFLOP/s (2 n^3 per call).
+ */
+static napi_value js_sgemm_gflops(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2], out;
+  int32_t n = 2048, reps = 3;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc >= 1) napi_get_value_int32(env, argv[0], &n);
+  if (argc >= 2) napi_get_value_int32(env, argv[1], &reps);
+  if (n < 1 || n > 8192 || reps < 1) {
+    napi_throw_range_error(env, NULL, "nin_conv: sgemmGflops(n in 1..8192, reps >= 1)");
+    return NULL;
+  }
+  const size_t nn = (size_t)n * (size_t)n;
+  float *a = malloc(nn * sizeof(float)), *b = malloc(nn * sizeof(float)), *c = malloc(nn * sizeof(float));
+  double best = 0;
+  if (a && b && c) {
+    for (size_t i = 0; i < nn; i++) { a[i] = (float)(i % 7) * 0.1f; b[i] = (float)(i % 5) * 0.1f; }
+    for (int r = 0; r <= reps; r++) {
+      struct timespec t0, t1;
+      clock_gettime(CLOCK_MONOTONIC, &t0);
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n);
+      clock_gettime(CLOCK_MONOTONIC, &t1);
+      const double s = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+      const double rate = 2.0 * n * (double)n * n / s / 1e9;
+      if (r > 0 && rate > best) best = rate;
+    }
+  }
+  free(a); free(b); free(c);
+  if (best == 0) {
+    napi_throw_error(env, NULL, "nin_conv: out of memory for sgemmGflops");
+    return NULL;
+  }
+  napi_create_double(env, best, &out);
+  return out;
+}
+
+/* "OpenBLAS", or "oneDNN (jit:avx2, ...)" with the implementations oneDNN chose so far. */
+static napi_value js_library(napi_env env, napi_callback_info info) {
+  char text[512] = "OpenBLAS";
+#ifdef NIN_DNNL
+  if (use_dnnl) {
+    char impls[440];
+    dnnl_path_describe(impls, sizeof impls);
+    snprintf(text, sizeof text, impls[0] ? "oneDNN (%s)" : "oneDNN", impls);
+  }
+#endif
+  napi_value out;
+  napi_create_string_utf8(env, text, NAPI_AUTO_LENGTH, &out);
+  return out;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
+  const char *choice = getenv("NIN_NATIVE_CONV");
+  if (choice && strcmp(choice, "blas") == 0) use_dnnl = 0;
   napi_property_descriptor props[] = {
       {"conv2d", NULL, js_forward, NULL, NULL, NULL, napi_default, NULL},
       {"conv2dBackpropInput", NULL, js_backprop_input, NULL, NULL, NULL, napi_default, NULL},
@@ -338,6 +420,8 @@ static napi_value init(napi_env env, napi_value exports) {
       {"maxPoolGrad", NULL, js_max_pool_grad, NULL, NULL, NULL, napi_default, NULL},
       {"sumRows", NULL, js_sum_rows, NULL, NULL, NULL, napi_default, NULL},
       {"threads", NULL, js_threads, NULL, NULL, NULL, napi_default, NULL},
+      {"library", NULL, js_library, NULL, NULL, NULL, napi_default, NULL},
+      {"sgemmGflops", NULL, js_sgemm_gflops, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);
   return exports;

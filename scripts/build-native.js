@@ -26,8 +26,10 @@ let gyp = process.env.npm_config_node_gyp;
 if (!gyp || !fs.existsSync(gyp)) {
   try { gyp = require.resolve('node-gyp/bin/node-gyp.js'); } catch { skip('node-gyp not found'); }
 }
-const run = spawnSync(process.execPath, [gyp, 'rebuild'], { cwd: root, encoding: 'utf8' });
+// oneDNN (libdnnl-dev) runs the convolutions where it is installed; OpenBLAS the rest.
+const dnnl = fs.existsSync('/usr/include/oneapi/dnnl/dnnl.h') && !process.env.NIN_SKIP_DNNL;
+const run = spawnSync(process.execPath, [gyp, 'rebuild', '--', `-Dnin_dnnl=${dnnl ? 1 : 0}`], { cwd: root, encoding: 'utf8' });
 fs.mkdirSync(path.dirname(logFile), { recursive: true });
 fs.writeFileSync(logFile, `${run.stdout ?? ''}${run.stderr ?? ''}${run.error ? String(run.error) : ''}`);
 if (run.status !== 0) skip(`node-gyp failed, see ${path.relative(root, logFile)}`);
-process.stderr.write('nin: native convolutions built (OpenBLAS)\n');
+process.stderr.write(`nin: native convolutions built (${dnnl ? 'oneDNN and OpenBLAS' : 'OpenBLAS; apt-get install libdnnl-dev for oneDNN'})\n`);

@@ -5,6 +5,7 @@
  */
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { nativeConvolutionsActive } from '../lib/kernels/native';
 import * as tf from '@tensorflow/tfjs-core';
 import { selectBackend } from '../lib/backend';
 import { BENCH_DEFAULTS, benchmark, describeEstimate, estimateTraining, resolveBenchConfig, resourceUse } from '../lib/bench';
@@ -30,12 +31,24 @@ test('resolveBenchConfig: defaults are the issue\'s 96 px, batch 128; bad values
 test('benchmark: the reference script\'s fields, positive throughputs, nothing left behind', () => {
   const before = tf.memory().numTensors;
   const r = benchmark({ resize: 67, batchSize: 4, steps: 1 });
-  assert.deepEqual(Object.keys(r).sort(), ['backend', 'batch_size', 'forward_img_s', 'peak_rss_mb', 'resize', 'train_img_s']);
+  assert.deepEqual(Object.keys(r).sort(), ['backend', 'batch_size', 'conv_library', 'forward_gflops', 'forward_img_s', 'gflops',
+    'peak_gflops', 'peak_rss_mb', 'resize', 'train_img_s']);
   assert.equal(r.backend, 'wasm');
   assert.deepEqual([r.resize, r.batch_size], [67, 4]);
   assert.ok(r.forward_img_s > 0 && r.train_img_s > 0, JSON.stringify(r));
   assert.ok(r.forward_img_s > r.train_img_s, 'a forward pass is cheaper than a training step');
   assert.ok(r.peak_rss_mb > 0);
+  // FLOP rates follow from the image rates: NiN at 67 px costs countFlops per image forward, three times that to train.
+  const counted = nin({ inputSize: 67 });
+  const flops = countFlops(counted);
+  counted.dispose();
+  assert.ok(Math.abs(r.forward_gflops - (r.forward_img_s * flops) / 1e9) < 0.1 + 0.01 * r.forward_gflops);
+  assert.ok(Math.abs(r.gflops - (3 * r.train_img_s * flops) / 1e9) < 0.1 + 0.01 * r.gflops);
+  if (nativeConvolutionsActive()) {
+    assert.ok(r.peak_gflops! > 0 && /^(oneDNN|OpenBLAS)/.test(r.conv_library), JSON.stringify(r));
+  } else {
+    assert.deepEqual([r.peak_gflops, r.conv_library], [null, 'wasm kernels']);
+  }
   assert.equal(tf.memory().numTensors, before);
 });
 
@@ -73,7 +86,8 @@ test('resourceUse counts the model\'s own memory: unrelated live tensors do not 
 });
 
 test('estimateTraining: epochs × (training images / training rate + test images / inference rate), in words', () => {
-  const measured = { backend: 'wasm', resize: 67, batch_size: 64, forward_img_s: 1000, train_img_s: 250, peak_rss_mb: 1 };
+  const measured = { backend: 'wasm', resize: 67, batch_size: 64, forward_img_s: 1000, train_img_s: 250, peak_rss_mb: 1,
+    gflops: 0, forward_gflops: 0, peak_gflops: null, conv_library: 'OpenBLAS' };
   const asked: unknown[] = [];
   const e = estimateTraining(resolveTrainConfig({ numEpochs: 6, resize: 67, batchSize: 64 }), 60000, 10000, (c) => { asked.push(c); return measured; });
   assert.deepEqual(asked, [{ resize: 67, batchSize: 64, steps: 3 }], 'measured at the run\'s size and batch');

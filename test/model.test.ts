@@ -172,7 +172,7 @@ test('numClasses sets the last block and the output', () => {
 test('resolveNinConfig fills the chapter defaults', () => {
   assert.deepEqual(resolveNinConfig(), {
     numClasses: 10, inputSize: 224, inputChannels: 1, oneByOneCount: 2, oneByOneKernel: 1,
-    dropout: 0.5, head: 'gap', init: 'glorot', seed: undefined,
+    dropout: 0.5, head: 'gap', init: 'glorot', classBlockBias: 0, seed: undefined,
   });
   assert.equal(resolveNinConfig({ seed: undefined, dropout: 0 }).dropout, 0);
 });

@@ -1,8 +1,10 @@
 /**
  * The wasm convolution kernels against tfjs's reference `cpu` backend, twice: the kernels
- * composed from wasm's own XNNPACK ops (lib/kernels/wasmConvGrad.ts), and the native OpenBLAS
- * ones (lib/kernels/native.ts) that replace them when built. The native variant is skipped
- * only when the addon is not built, unless NIN_REQUIRE_NATIVE=1 (CI), which makes that a failure.
+ * composed from wasm's own XNNPACK ops (lib/kernels/wasmConvGrad.ts), and the native ones
+ * (lib/kernels/native.ts) that replace them when built. Where the addon runs its convolutions
+ * on oneDNN, this file runs once more in a child process on its OpenBLAS path
+ * (NIN_NATIVE_CONV=blas), so both are checked. The native variant is skipped only when the
+ * addon is not built, unless NIN_REQUIRE_NATIVE=1 (CI), which makes that a failure.
  * Gradients are taken through the real autodiff path (tf.grads of conv2d and of the fused
  * conv2d+bias+relu that tfjs-layers uses), so both new kernels run exactly as in training.
  */
@@ -12,7 +14,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import { selectBackend } from '../lib/backend';
 import { mulberry32 } from '../lib/random';
 import * as fs from 'node:fs';
-import { nativeAddonPath } from '../lib/kernels/native';
+import { spawnSync } from 'node:child_process';
+import { nativeAddonPath, nativeConvLibrary } from '../lib/kernels/native';
 
 type Pad = 'valid' | 'same';
 interface Case { k: number; stride: number; pad: Pad; ci: number; co: number; size: number; batch: number }
@@ -121,4 +124,18 @@ for (const native of [false, true]) describe(`wasm${native ? ' + native' : ''} c
     assert.equal((after as unknown as { numDataBuffers: number }).numDataBuffers,
       (before as unknown as { numDataBuffers: number }).numDataBuffers);
   });
+});
+
+test('where the addon runs on oneDNN, its OpenBLAS path passes the same checks (child process, NIN_NATIVE_CONV=blas)', {
+  skip: !nativeBuilt || process.env.NIN_NATIVE_CONV === 'blas' ? 'no second path to check here' :
+    !nativeConvLibrary()?.startsWith('oneDNN') ? 'the addon was built without oneDNN' : false,
+}, () => {
+  // Without NODE_TEST_CONTEXT the child reports in plain TAP instead of to this runner.
+  const { NODE_TEST_CONTEXT: _, ...env } = process.env;
+  const r = spawnSync(process.execPath, ['--test', '--test-reporter=tap', __filename], {
+    encoding: 'utf8', env: { ...env, NIN_NATIVE_CONV: 'blas' }, timeout: 10 * 60_000,
+  });
+  assert.equal(r.status, 0, r.stdout.slice(-3000) + r.stderr.slice(-2000));
+  assert.match(r.stdout, /# fail 0/);
+  assert.match(r.stdout, /native convolutions/);
 });

@@ -1,5 +1,6 @@
 /**
- * Native kernels for the wasm backend (native/nin_conv.c, OpenBLAS, all cores).
+ * Native kernels for the wasm backend (native/nin_conv.c on OpenBLAS, and native/nin_dnnl.c on
+ * oneDNN where libdnnl-dev is installed; all cores).
  *
  * Without libtensorflow, the wasm backend is the fastest tfjs backend, but it runs on one
  * thread with 128-bit SIMD. Convolutions are ~90% of NiN's training time; this module moves
@@ -39,6 +40,27 @@ interface Addon {
   sumRows(memory: ArrayBuffer, params: Float64Array): void;
   /** Sets OpenBLAS's thread count when given; returns the count in force. */
   threads(n?: number): number;
+  /**
+   * What runs the convolutions: `OpenBLAS`, or `oneDNN (…)` with the implementations oneDNN
+   * chose so far (built with libdnnl-dev; NIN_NATIVE_CONV=blas picks OpenBLAS). Older builds lack it.
+   */
+  library?(): string;
+  /** OpenBLAS's sgemm rate on n×n matrices, all threads, best of `reps` (GFLOP/s). Older builds lack it. */
+  sgemmGflops?(n?: number, reps?: number): number;
+}
+
+/**
+ * The machine's own single-precision matrix-product rate, measured now: OpenBLAS's sgemm on
+ * 2048×2048 matrices with every thread (GFLOP/s); undefined without the native addon.
+ */
+export function sgemmGflops(n = 2048, reps = 3): number | undefined {
+  return loadAddon()?.sgemmGflops?.(n, reps);
+}
+
+/** `oneDNN` or `OpenBLAS`: the library the addon's convolutions run on. */
+export function nativeConvLibrary(): string | undefined {
+  const lib = loadAddon();
+  return lib ? (lib.library?.() ?? 'OpenBLAS') : undefined;
 }
 
 export interface NativeConvStatus {
@@ -221,7 +243,13 @@ export function registerNativeConvolutions(threads?: number): NativeConvStatus {
   if (threads !== undefined) lib.threads(threads);
   replaced.install(Object.fromEntries(KERNELS.map((name) => [name, () => NATIVE[name]])));
   const n = lib.threads();
-  return { active: true, description: `native convolutions (OpenBLAS, ${n} thread${n === 1 ? '' : 's'})` };
+  const name = (lib.library?.() ?? 'OpenBLAS').startsWith('oneDNN') ? 'oneDNN + OpenBLAS' : 'OpenBLAS';
+  return { active: true, description: `native convolutions (${name}, ${n} thread${n === 1 ? '' : 's'})` };
+}
+
+/** Whether the native kernels are registered now. */
+export function nativeConvolutionsActive(): boolean {
+  return replaced.active;
 }
 
 /** Restores the kernels that `registerNativeConvolutions` replaced. */
