@@ -56,4 +56,6 @@ test('sliceSplit: a window of a split without copying, clamped to what it holds'
   assert.equal(s.images.length, 3 * 28 * 28);
   assert.equal(sliceSplit(split, 8, 5).count, 2);
   assert.equal(sliceSplit(split, 20, 5).count, 0);
+  assert.throws(() => sliceSplit(split, -1, 5), /first must be an integer >= 0, got -1/);
+  assert.throws(() => sliceSplit(split, 0, 2.5), /count must be an integer >= 0/);
 });

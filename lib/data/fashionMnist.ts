@@ -353,6 +353,8 @@ export interface FashionMnistSplit {
 
 /** Examples `first` .. `first + count - 1` of `split` (no copy), clamped to what it holds. */
 export function sliceSplit(split: FashionMnistSplit, first: number, count: number): FashionMnistSplit {
+  positiveInt('first', first, 0);
+  positiveInt('count', count, 0);
   const from = Math.min(first, split.count);
   const n = Math.max(0, Math.min(count, split.count - from));
   const pixels = split.height * split.width;
