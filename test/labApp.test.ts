@@ -13,10 +13,10 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ChildProcess, spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { packageRoot } from '../lib/paths';
+import { freePort, waitFor } from './servers';
 
 const root = packageRoot();
 const python = '/usr/bin/python3';
@@ -32,25 +32,7 @@ if (missing.length && process.env.NIN_REQUIRE_LABAPP === '1') {
   test('the JupyterLab app test can run (NIN_REQUIRE_LABAPP=1)', () => assert.fail(`missing: ${missing.join(', ')}`));
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const p = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(p));
-    }).on('error', reject);
-  });
-}
 
-async function waitFor(url: string, ms: number): Promise<void> {
-  const until = Date.now() + ms;
-  for (;;) {
-    try {
-      if ((await fetch(url)).ok) return;
-    } catch { /* not up yet */ }
-    if (Date.now() > until) throw new Error(`${url} did not answer within ${ms / 1000} s`);
-    await new Promise((r) => setTimeout(r, 300));
-  }
-}
 
 /** A kernelspec folder whose `tslab` kernel runs this project's tslab. */
 function kernelPath(dir: string): string {

@@ -11,10 +11,10 @@ import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ChildProcess, spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { packageRoot } from '../lib/paths';
+import { freePort } from './servers';
 
 const python = '/usr/bin/python3';
 const ready = fs.existsSync(python) && spawnSync(python, ['-c', 'import notebook'], { stdio: 'ignore' }).status === 0;
@@ -26,14 +26,6 @@ if (!ready && process.env.NIN_REQUIRE_NOTEBOOKS === '1') {
 const root = packageRoot();
 let child: ChildProcess | undefined;
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const p = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(p));
-    }).on('error', reject);
-  });
-}
 
 let exited: number | null | undefined;
 
