@@ -6,8 +6,8 @@
     {
       "target_name": "nin_conv",
       "sources": ["native/nin_conv.c"],
-      "cflags": ["-O3", "-std=c11"],
-      "libraries": ["-lopenblas"],
+      "cflags": ["-O3", "-std=c11", "-fopenmp"],
+      "libraries": ["-lopenblas", "-fopenmp"],
       "conditions": [
         ["nin_dnnl==1", {
           "sources": ["native/nin_dnnl.c"],

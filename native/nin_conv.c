@@ -188,6 +188,8 @@ static void conv_backprop_filter(const float *x, const float *dy, float *dw, con
 static void max_pool_grad(const float *x, const float *dy, float *dx, const Geometry *g) {
   const int64_t c = g->ci;
   memset(dx, 0, (size_t)(g->n * g->h * g->w * c) * sizeof(float));
+  /* Images are independent (each writes only its own dx): one per thread, same result. */
+#pragma omp parallel for schedule(static)
   for (int64_t n = 0; n < g->n; n++) {
     const float *img = x + n * g->h * g->w * c;
     float *dimg = dx + n * g->h * g->w * c;
@@ -214,12 +216,20 @@ static void max_pool_grad(const float *x, const float *dy, float *dx, const Geom
   }
 }
 
-/* out[c] = sum over rows of x[rows, cols]: a bias gradient, summing all leading axes. */
+/*
+ * out[c] = sum over rows of x[rows, cols]: a bias gradient, summing all leading axes. Threads
+ * take blocks of columns, each summing its rows in order: the same result at any thread count.
+ */
 static void sum_rows(const float *x, float *out, int64_t rows, int64_t cols) {
   memset(out, 0, (size_t)cols * sizeof(float));
-  for (int64_t r = 0; r < rows; r++) {
-    const float *row = x + r * cols;
-    for (int64_t c = 0; c < cols; c++) out[c] += row[c];
+  const int64_t block = 64;
+#pragma omp parallel for schedule(static)
+  for (int64_t c0 = 0; c0 < cols; c0 += block) {
+    const int64_t c1 = c0 + block < cols ? c0 + block : cols;
+    for (int64_t r = 0; r < rows; r++) {
+      const float *row = x + r * cols;
+      for (int64_t c = c0; c < c1; c++) out[c] += row[c];
+    }
   }
 }
 
