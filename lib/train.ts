@@ -316,6 +316,7 @@ export async function train(
   const { signal } = run;
   const health = new HealthMonitor(model, config.lr, run.health);
   let silentBefore: number[] = [];
+  const warnedSilent = new Set<number>(); // a class is reported once, when it has stayed silent
   try {
     if (owned && iterations > 0) {
       // Plain SGD has no per-weight state; its step counter is restored for completeness.
@@ -377,8 +378,9 @@ export async function train(
       if (history.interrupted) break;
       // Classes silent at two epoch ends in a row: early on, a class may be silent for a while and revive.
       const silent = settleEpochEnd(health, data.test, config, lastVitals, { epoch, step: steps, steps });
-      const lasting = silent.filter((k) => silentBefore.includes(k));
+      const lasting = silent.filter((k) => silentBefore.includes(k) && !warnedSilent.has(k));
       if (lasting.length > 0) callbacks.onWarning?.(silentClassesWarning(lasting, epoch));
+      lasting.forEach((k) => warnedSilent.add(k));
       silentBefore = silent;
       const trainSeconds = (done?.trainSeconds ?? 0) + stepSeconds;
       const testAcc = evaluateAccuracy(model, data.test, { batchSize: config.batchSize, resize: config.resize });
