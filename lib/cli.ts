@@ -98,7 +98,7 @@ async function data(opts: { dataDir?: string; json?: boolean }, io: Io) {
 
 interface TrainOpts {
   epochs?: number; optimizer?: string; lr?: number; lrSchedule?: string; warmupSteps?: number; init?: string; momentum?: number;
-  classBlockBias?: number;
+  classBlockBias?: number; classBlockMargin?: number;
   batchSize?: number; resize?: number; seed?: number; trainLimit?: number; testLimit?: number; backend?: string; dataDir?: string;
   oneByOne: number; json?: boolean; checkpointDir?: string; resume?: boolean;
 }
@@ -112,6 +112,7 @@ function runOptions(opts: TrainOpts, oneByOneGiven: boolean): RunOptions {
     train: {
       numEpochs: opts.epochs, optimizer: opts.optimizer as OptimizerName | undefined, lr: opts.lr,
       lrSchedule: opts.lrSchedule as LrSchedule | undefined, warmupSteps: opts.warmupSteps, momentum: opts.momentum,
+      classBlockMargin: opts.classBlockMargin,
       batchSize: opts.batchSize, resize: opts.resize, seed: opts.seed,
     },
     model: {
@@ -139,6 +140,7 @@ function banner(plan: RunPlan, backend: BackendInfo, d: FashionMnist): string {
     `${c.optimizer} lr ${c.lr}${c.lrSchedule === 'constant' ? '' : ` (${c.lrSchedule} schedule)`}` +
     `${c.warmupSteps > 0 ? `, ${c.warmupSteps} warm-up steps` : ''}${plan.model.init === 'glorot' ? '' : `, ${plan.model.init} init`}` +
     `${plan.model.classBlockBias === 0 ? '' : `, class-block bias ${plan.model.classBlockBias}`}` +
+    `${c.classBlockMargin === 0 ? '' : `, class-block margin ${c.classBlockMargin}`}` +
     `${c.momentum > 0 ? `, momentum ${c.momentum}` : ''}, batch ${c.batchSize}`);
   return `${lines.join('\n')}\n`;
 }
@@ -291,6 +293,7 @@ function program(io: Io, run: (work: () => Promise<void>) => Promise<void>): Com
     .option('--warmup-steps <n>', `steps of linear learning-rate warm-up before the schedule (default ${TRAIN_DEFAULTS.warmupSteps})`, intArg)
     .option('--init <name>', `kernel initialisation: glorot (d2l's) or he, made for ReLU (default ${NIN_DEFAULTS.init})`)
     .option('--class-block-bias <b>', `starting bias of the last block, whose channels are the classes (the cpu recipe: 0.1; default ${NIN_DEFAULTS.classBlockBias})`, numberArg)
+    .option('--class-block-margin <m>', `before the first step, lift the last block's biases so that every class channel is at least m on the first 256 training images (the cpu recipe: 0.1; default ${TRAIN_DEFAULTS.classBlockMargin})`, numberArg)
     .option('--momentum <m>', `SGD momentum in [0, 1), 0 for plain SGD; sgd only (default ${TRAIN_DEFAULTS.momentum})`, numberArg)
     .option('--batch-size <n>', `examples per step (default ${TRAIN_DEFAULTS.batchSize})`, intArg)
     .option('--resize <px>', `image side fed to the network, at least 67 (default ${TRAIN_DEFAULTS.resize})`, intArg)
@@ -338,7 +341,7 @@ const FLAGS: Record<string, string> = {
   numEpochs: '--epochs', lr: '--lr', batchSize: '--batch-size', resize: '--resize', seed: '--seed',
   trainLimit: '--train-limit', testLimit: '--test-limit', oneByOneCount: '--one-by-one', steps: '--steps',
   dataDir: '--data-dir', backend: '--backend', checkpointDir: '--checkpoint-dir', momentum: '--momentum',
-  lrSchedule: '--lr-schedule', optimizer: '--optimizer', warmupSteps: '--warmup-steps', init: '--init', classBlockBias: '--class-block-bias', resume: '--resume',
+  lrSchedule: '--lr-schedule', optimizer: '--optimizer', warmupSteps: '--warmup-steps', init: '--init', classBlockBias: '--class-block-bias', classBlockMargin: '--class-block-margin', resume: '--resume',
 };
 
 /**

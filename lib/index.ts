@@ -28,6 +28,7 @@ export * from './health';
 export * from './checkpoint';
 export * from './evaluate';
 export * from './classMaps';
+export * from './classBlockLift';
 export { main as runCli } from './cli';
 export * from './bench';
 export * from './timeBudget';

@@ -15,6 +15,7 @@ import { resolveTrainConfig, TrainConfig } from './trainConfig';
 import { disposeOptimizer, hasOptimizerState, learningRateAt, makeOptimizer, optimizerKind, setLearningRate } from './optimizers';
 import { countCorrect, evaluateAccuracy } from './evaluate';
 import { absSum, HealthConfig, HealthMonitor, logitSpread, StepPosition, StepVitals } from './health';
+import { liftClassBlock } from './classBlockLift';
 
 /** One row of the history: what d2l's trainer prints after each epoch. */
 export interface EpochResult {
@@ -311,6 +312,7 @@ export async function train(
       'optimizer restored from the checkpoint (loadCheckpoint gives it) as `optimizer`');
   }
   const optimizer = run.optimizer ?? makeOptimizer(config);
+  if (iterations === 0) liftClassBlock(model, data.train, { resize: config.resize, margin: config.classBlockMargin });
   const history: TrainHistory = { config, epochs: [...resume.epochs] };
   const microBatchSize = config.microBatchSize ?? autoMicroBatchSize(model, config.batchSize);
   const { signal } = run;

@@ -35,6 +35,13 @@ export interface TrainConfig {
    * save. Only for `sgd` (Adam has its own averages). @default 0
    */
   momentum: number;
+  /**
+   * Before the first step of a fresh run, raise each bias of the class block (NiN's last
+   * block) whose channel falls below this value anywhere on the first 256 training images,
+   * just enough to reach it, so that no class starts silent (lib/classBlockLift.ts). 0 turns
+   * it off (the chapter's). @default 0
+   */
+  classBlockMargin: number;
   /** Examples per step. @default 128 */
   batchSize: number;
   /** Side the 28×28 images are resized to, per batch; must match the model's input. @default 224 */
@@ -67,6 +74,7 @@ export const TRAIN_DEFAULTS: Readonly<TrainConfig> = Object.freeze({
   lrSchedule: 'constant',
   warmupSteps: 0,
   momentum: 0,
+  classBlockMargin: 0,
   batchSize: 128,
   resize: 224,
   seed: 0,
@@ -85,6 +93,9 @@ export function resolveTrainConfig(partial: Partial<TrainConfig> = {}): TrainCon
   if (c.optimizer === 'adam' && c.momentum > 0) {
     throw new ConfigError((n) => `${n} must be 0 with the adam optimizer (it keeps its own moving averages, β1 0.9), ` +
       `got ${c.momentum}; leave ${n} out, or use the sgd optimizer`, 'momentum');
+  }
+  if (typeof c.classBlockMargin !== 'number' || !(c.classBlockMargin >= 0 && c.classBlockMargin <= 10)) {
+    throw new ConfigError((n) => `${n} must be a number from 0 to 10, got ${String(c.classBlockMargin)}`, 'classBlockMargin');
   }
   positiveInt('batchSize', c.batchSize);
   positiveInt('seed', c.seed, 0);
