@@ -37,10 +37,10 @@ function assertConfigError(fn: () => unknown, pattern: RegExp): void {
 
 test("resolveTrainConfig: the chapter's defaults", () => {
   assert.deepEqual(resolveTrainConfig(),
-    { numEpochs: 5, optimizer: 'sgd', lr: 0.1, lrSchedule: 'constant', warmupSteps: 0, momentum: 0, batchSize: 128, resize: 224, seed: 0, microBatchSize: undefined });
+    { numEpochs: 5, optimizer: 'sgd', lr: 0.1, lrSchedule: 'constant', warmupSteps: 0, momentum: 0, classBlockMargin: 0, batchSize: 128, resize: 224, seed: 0, microBatchSize: undefined });
   assert.deepEqual(TRAIN_DEFAULTS, resolveTrainConfig());
   assert.deepEqual(resolveTrainConfig({ lr: 0.05, resize: 67, numEpochs: undefined }),
-    { numEpochs: 5, optimizer: 'sgd', lr: 0.05, lrSchedule: 'constant', warmupSteps: 0, momentum: 0, batchSize: 128, resize: 67, seed: 0, microBatchSize: undefined },
+    { numEpochs: 5, optimizer: 'sgd', lr: 0.05, lrSchedule: 'constant', warmupSteps: 0, momentum: 0, classBlockMargin: 0, batchSize: 128, resize: 67, seed: 0, microBatchSize: undefined },
     'undefined keeps the default');
 });
 
