@@ -24,13 +24,14 @@ const isClassBlockConv = (layer: tfl.layers.Layer) => /^block4_conv\d+$/.test(la
  */
 export function liftClassBlock(model: tfl.LayersModel, train: FashionMnistSplit, options: { resize: number; margin: number; images?: number }): number {
   const { resize, margin, images = 256 } = options;
-  if (!(margin > 0) || train.count === 0 || !model.layers.some(isClassBlockConv)) return 0;
+  const last = model.layers.map(isClassBlockConv).lastIndexOf(true);
+  if (!(margin > 0) || train.count === 0 || last < 0) return 0;
   const first = sliceSplit(train, 0, Math.min(images, train.count));
   const { value } = batches(first, { batchSize: first.count, resize, shuffle: false, seed: 0, epoch: 0 }).next();
   let lifted = 0;
   let x: tf.Tensor = value.xs;
   tf.dispose(value.ys);
-  for (const layer of model.layers) {
+  for (const layer of model.layers.slice(0, last + 1)) { // nothing after the class block matters here
     if (isClassBlockConv(layer)) lifted += liftLayer(layer, x, margin);
     const next = tf.tidy(() => layer.apply(x, { training: false }) as tf.Tensor);
     x.dispose();

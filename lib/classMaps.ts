@@ -11,6 +11,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { batches, FashionMnistSplit, sliceSplit } from './data/fashionMnist';
+import { predict } from './evaluate';
 import { featureMapSize, nin, NinConfig } from './model';
 import { greyPngDataUrl, heatOverlayPngDataUrl, imageGridChart, VegaLiteSpec } from './plots';
 import { positiveInt } from './validate';
@@ -67,26 +68,19 @@ export function classMapMosaic(model: tfl.LayersModel, config: Partial<NinConfig
   const big = withInputSize(model, config, side);
   const subset = sliceSplit(test, first, n);
   const { value } = batches(subset, { batchSize: n, resize, shuffle: false, seed: 0, epoch: 0 }).next();
-  const [mosaic, maps, scores] = tf.tidy(() => {
+  const [mosaic, maps] = tf.tidy(() => {
     const tiled = value.xs.reshape([grid, grid, resize, resize, 1]).transpose([0, 2, 1, 3, 4]).reshape([1, side, side, 1]) as tf.Tensor4D;
-    return [tiled, classMaps(big, tiled), model.predict(value.xs) as tf.Tensor2D];
+    return [tiled, classMaps(big, tiled)];
   });
   const result = {
     image: Uint8Array.from(mosaic.dataSync(), (v) => Math.round(Math.min(1, Math.max(0, v)) * 255)),
     side, maps: maps.dataSync() as Float32Array, mapSide: featureMapSize(side), classes: maps.shape[3],
-    labels: Array.from(value.ys.dataSync() as Int32Array), predicted: argmaxRows(scores),
+    labels: Array.from(value.ys.dataSync() as Int32Array), predicted: predict(model, subset, resize),
   };
-  tf.dispose([mosaic, maps, scores, value.xs, value.ys]);
+  tf.dispose([mosaic, maps, value.xs, value.ys]);
   big.dispose();
   return result;
 }
-
-const argmaxRows = (scores: tf.Tensor2D): number[] => {
-  const a = tf.argMax(scores, 1);
-  const out = Array.from(a.dataSync());
-  a.dispose();
-  return out;
-};
 
 /** One class's map from `maps` ([h, w, classes]), as a row-major h×w array. */
 export function mapOf(m: Pick<ClassMapMosaic, 'maps' | 'mapSide' | 'classes'>, k: number): Float32Array {
