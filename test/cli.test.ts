@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { main } from '../lib/cli';
 import { packageRoot } from '../lib/paths';
 import { idxBytes } from './fixtures';
@@ -120,6 +120,14 @@ test('shapes --size 60: one line on stderr naming the minimum, no stack trace', 
   assert.match(line, /67/);
   assert.match(line, /60/);
   assert.doesNotMatch(err, /\bat .*\.js:\d+/, 'no stack trace');
+});
+
+test('a misspelt NIN_NATIVE_CONV: exit 1, one line naming the value and the choices', () => {
+  // A child process: the variable is read once, when the native addon is first loaded.
+  const r = spawnSync(process.execPath, [path.join(packageRoot(), 'bin', 'nin.js'), 'bench', '--resize', '67', '--batch-size', '2', '--steps', '1'],
+    { encoding: 'utf8', env: { ...process.env, NIN_NATIVE_CONV: 'openblas', NIN_NATIVE: '1' }, timeout: 60_000 });
+  assert.equal(r.status, 1);
+  assert.equal(oneLine(r.stderr), 'nin: NIN_NATIVE_CONV must be one of blas, dnnl, got "openblas"');
 });
 
 test('--debug adds the stack trace to an error', async () => {

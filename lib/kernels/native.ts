@@ -30,7 +30,7 @@ import {
 import { KernelReplacement } from './registry';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { packageRoot } from '../paths';
-import { errorSummary } from '../validate';
+import { errorSummary, oneOf } from '../validate';
 
 interface Addon {
   conv2d(memory: ArrayBuffer, params: Float64Array): void;
@@ -85,6 +85,9 @@ export function nativeAddonPath(): string {
 
 function loadAddon(): Addon | undefined {
   if (addon || loadError) return addon;
+  // Read by the addon itself when it loads: a misspelt value would silently pick oneDNN.
+  const choice = process.env.NIN_NATIVE_CONV;
+  if (choice !== undefined && choice !== '') oneOf('NIN_NATIVE_CONV', choice, ['blas', 'dnnl'] as const);
   const file = nativeAddonPath();
   if (!fs.existsSync(file)) {
     loadError = 'not built: run `npm run build:native` (needs libopenblas-dev, g++, make)';
