@@ -16,6 +16,7 @@ import { disposeOptimizer, hasOptimizerState, learningRateAt, makeOptimizer, opt
 import { countCorrect, evaluateAccuracy } from './evaluate';
 import { absSum, HealthConfig, HealthMonitor, logitSpread, StepPosition, StepVitals } from './health';
 import { liftClassBlock } from './classBlockLift';
+import { trainingForward } from './fusedTraining';
 
 /** One row of the history: what d2l's trainer prints after each epoch. */
 export interface EpochResult {
@@ -230,7 +231,7 @@ export function sgdStep(
         const xb = size === n ? xs : tf.slice(xs, [start, 0, 0, 0], [size, -1, -1, -1]); // [b, H, W, C]
         const yb = size === n ? ys : tf.slice(ys, [start], [size]);
         return tf.variableGrads(() => {
-          const logits = model.apply(xb, { training: true }) as tf.Tensor2D; // [b, classes]
+          const logits = trainingForward(model, xb) as tf.Tensor2D; // [b, classes]
           rightT = tf.keep(countCorrect(logits, yb));
           spreadT = tf.keep(logitSpread(logits));
           return tf.mul(crossEntropy(logits, yb), size / n) as tf.Scalar;

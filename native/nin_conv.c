@@ -13,8 +13,8 @@
  *   input grad:     dx   = col2im(dy . w^T)
  *   filter grad:    dw   = sum over chunks of cols(x)^T . dy
  *
- * Also two memory-bound loops that wasm runs slowly in training: the max-pool gradient and
- * the bias gradient (a sum over all leading axes).
+ * Also the max-pool gradient, a memory-bound loop wasm runs slowly in training; the other
+ * memory-bound passes of a training step are in nin_eltwise.c.
  */
 #define _POSIX_C_SOURCE 199309L /* clock_gettime under -std=c11 */
 #include <node_api.h>
@@ -26,6 +26,7 @@
 #include <string.h>
 #include <time.h>
 #include "nin_dnnl.h"
+#include "nin_eltwise.h"
 
 /*
  * Which library the three convolutions run on: oneDNN where the addon was built with it
@@ -134,16 +135,8 @@ static void conv_forward(const float *x, const float *w, const float *bias, floa
                   1.0f, cols, (int)K, w, (int)g->co, 0.0f, y + n0 * per_image * g->co, (int)g->co);
     }
   }
-  if (bias != NULL || relu) {
-    const int64_t rows = g->n * per_image;
-    for (int64_t r = 0; r < rows; r++) {
-      float *out = y + r * g->co;
-      for (int64_t c = 0; c < g->co; c++) {
-        float v = out[c] + (bias ? bias[c] : 0.0f);
-        out[c] = relu && v < 0.0f ? 0.0f : v;
-      }
-    }
-  }
+  if (bias != NULL) nin_binary(NIN_ADD, y, bias, y, g->n * per_image, g->co);
+  if (relu) nin_relu(y, y, g->n * per_image * g->co);
 }
 
 static void conv_backprop_input(const float *dy, const float *w, float *dx, const Geometry *g) {
@@ -212,23 +205,6 @@ static void max_pool_grad(const float *x, const float *dy, float *dx, const Geom
           if (where >= 0) dimg[where] += d[ch];
         }
       }
-    }
-  }
-}
-
-/*
- * out[c] = sum over rows of x[rows, cols]: a bias gradient, summing all leading axes. Threads
- * take blocks of columns, each summing its rows in order: the same result at any thread count.
- */
-static void sum_rows(const float *x, float *out, int64_t rows, int64_t cols) {
-  memset(out, 0, (size_t)cols * sizeof(float));
-  const int64_t block = 64;
-#pragma omp parallel for schedule(static)
-  for (int64_t c0 = 0; c0 < cols; c0 += block) {
-    const int64_t c1 = c0 + block < cols ? c0 + block : cols;
-    for (int64_t r = 0; r < rows; r++) {
-      const float *row = x + r * cols;
-      for (int64_t c = c0; c < c1; c++) out[c] += row[c];
     }
   }
 }
@@ -350,7 +326,47 @@ static napi_value js_sum_rows(napi_env env, napi_callback_info info) {
   float *x = at(env, base, len, p[0], rows * cols);
   float *out = x ? at(env, base, len, p[3], cols) : NULL;
   if (!out) return NULL;
-  sum_rows(x, out, rows, cols);
+  if (!nin_sum_rows(x, out, rows, cols)) napi_throw_error(env, NULL, "nin_conv: out of memory for sumRows");
+  return NULL;
+}
+
+/* params: [dy, y, db, dz, rows, cols, ...]: dz = dy * step(y), db = column sums of dz */
+static napi_value js_relu_backprop(napi_env env, napi_callback_info info) {
+  char *base; size_t len; double p[NUM_PARAMS];
+  if (!read_args(env, info, &base, &len, p)) return NULL;
+  const int64_t rows = (int64_t)p[4], cols = (int64_t)p[5];
+  float *dy = at(env, base, len, p[0], rows * cols);
+  float *y = dy ? at(env, base, len, p[1], rows * cols) : NULL;
+  float *db = y ? at(env, base, len, p[2], cols) : NULL;
+  float *dz = db ? at(env, base, len, p[3], rows * cols) : NULL;
+  if (!dz) return NULL;
+  if (!nin_relu_backprop(dy, y, dz, db, rows, cols)) napi_throw_error(env, NULL, "nin_conv: out of memory for reluBackprop");
+  return NULL;
+}
+
+/* params: [x, -, -, y, n, op (0 relu, 1 step), alpha, ...] */
+static napi_value js_unary(napi_env env, napi_callback_info info) {
+  char *base; size_t len; double p[NUM_PARAMS];
+  if (!read_args(env, info, &base, &len, p)) return NULL;
+  const int64_t n = (int64_t)p[4];
+  float *x = at(env, base, len, p[0], n);
+  float *y = x ? at(env, base, len, p[3], n) : NULL;
+  if (!y) return NULL;
+  if (p[5] == 0) nin_relu(x, y, n);
+  else nin_step(x, y, n, (float)p[6]);
+  return NULL;
+}
+
+/* params: [a, b, -, y, rows, cols, op (NIN_ADD, NIN_MUL), ...]: y[r, c] = a[r, c] op b[c] */
+static napi_value js_binary(napi_env env, napi_callback_info info) {
+  char *base; size_t len; double p[NUM_PARAMS];
+  if (!read_args(env, info, &base, &len, p)) return NULL;
+  const int64_t rows = (int64_t)p[4], cols = (int64_t)p[5];
+  float *a = at(env, base, len, p[0], rows * cols);
+  float *b = a ? at(env, base, len, p[1], cols) : NULL;
+  float *y = b ? at(env, base, len, p[3], rows * cols) : NULL;
+  if (!y) return NULL;
+  nin_binary(p[6] == 0 ? NIN_ADD : NIN_MUL, a, b, y, rows, cols);
   return NULL;
 }
 
@@ -429,6 +445,9 @@ static napi_value init(napi_env env, napi_value exports) {
       {"conv2dBackpropFilter", NULL, js_backprop_filter, NULL, NULL, NULL, napi_default, NULL},
       {"maxPoolGrad", NULL, js_max_pool_grad, NULL, NULL, NULL, napi_default, NULL},
       {"sumRows", NULL, js_sum_rows, NULL, NULL, NULL, napi_default, NULL},
+      {"unary", NULL, js_unary, NULL, NULL, NULL, napi_default, NULL},
+      {"reluBackprop", NULL, js_relu_backprop, NULL, NULL, NULL, napi_default, NULL},
+      {"binary", NULL, js_binary, NULL, NULL, NULL, napi_default, NULL},
       {"threads", NULL, js_threads, NULL, NULL, NULL, napi_default, NULL},
       {"library", NULL, js_library, NULL, NULL, NULL, napi_default, NULL},
       {"sgemmGflops", NULL, js_sgemm_gflops, NULL, NULL, NULL, napi_default, NULL},

@@ -1,7 +1,8 @@
 /*
  * The three convolutions of nin_conv.c (forward with bias and ReLU, input gradient, filter
  * gradient) on oneDNN's primitives, which are JIT-compiled for the CPU at hand and run on
- * every core. Built only where libdnnl-dev is installed (NIN_DNNL); nin_conv.c picks this path
+ * every core. The ReLU is not oneDNN's post-op: that one computes max(x, 0), which turns NaN
+ * into 0 and would hide a diverged network; nin_relu keeps NaN, as tfjs and PyTorch do. Built only where libdnnl-dev is installed (NIN_DNNL); nin_conv.c picks this path
  * or its own OpenBLAS one (NIN_NATIVE_CONV=blas|dnnl, default dnnl when built).
  *
  * Activations stay in tfjs's NHWC layout and the filters in its HWIO layout; oneDNN chooses
@@ -9,12 +10,13 @@
  * every step). Primitives are created once per shape and kept.
  */
 #include "nin_dnnl.h"
+#include "nin_eltwise.h"
 #include <oneapi/dnnl/dnnl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-enum { FORWARD, FORWARD_RELU, BACKWARD_DATA, BACKWARD_WEIGHTS };
+enum { FORWARD, BACKWARD_DATA, BACKWARD_WEIGHTS };
 
 typedef struct {
   int kind, bias;
@@ -67,7 +69,7 @@ static void descs(const Geometry *g, dnnl_memory_desc_t *src, dnnl_memory_desc_t
   pad_r[1] = (g->ow - 1) * g->sw + g->kw - g->w - g->pl;
 }
 
-static int forward_pd(const Geometry *g, int bias, int relu, dnnl_primitive_desc_t *pd) {
+static int forward_pd(const Geometry *g, int bias, dnnl_primitive_desc_t *pd) {
   dnnl_memory_desc_t src, w_user, w_any, dst, b;
   dnnl_dims_t strides, pl, pr, bd = {g->co};
   descs(g, &src, &w_user, &w_any, &dst, strides, pl, pr);
@@ -75,18 +77,7 @@ static int forward_pd(const Geometry *g, int bias, int relu, dnnl_primitive_desc
   dnnl_convolution_desc_t cd;
   CHECK(dnnl_convolution_forward_desc_init(&cd, dnnl_forward_training, dnnl_convolution_direct, &src, &w_any,
                                            bias ? &b : NULL, &dst, strides, pl, pr));
-  dnnl_primitive_attr_t attr = NULL;
-  if (relu) {
-    dnnl_post_ops_t ops;
-    CHECK(dnnl_primitive_attr_create(&attr));
-    CHECK(dnnl_post_ops_create(&ops));
-    CHECK(dnnl_post_ops_append_eltwise(ops, 1.0f, dnnl_eltwise_relu, 0.0f, 0.0f));
-    CHECK(dnnl_primitive_attr_set_post_ops(attr, ops));
-    dnnl_post_ops_destroy(ops);
-  }
-  dnnl_status_t s = dnnl_primitive_desc_create(pd, &cd, attr, engine, NULL);
-  if (attr) dnnl_primitive_attr_destroy(attr);
-  CHECK(s);
+  CHECK(dnnl_primitive_desc_create(pd, &cd, NULL, engine, NULL));
   return 1;
 }
 
@@ -96,10 +87,10 @@ static int build(Entry *e) {
   dnnl_dims_t strides, pl, pr;
   descs(g, &src, &w_user, &w_any, &dst, strides, pl, pr);
   dnnl_primitive_desc_t pd = NULL, hint = NULL;
-  if (e->kind == FORWARD || e->kind == FORWARD_RELU) {
-    if (!forward_pd(g, e->bias, e->kind == FORWARD_RELU, &pd)) return 0;
+  if (e->kind == FORWARD) {
+    if (!forward_pd(g, e->bias, &pd)) return 0;
   } else {
-    if (!forward_pd(g, 0, 0, &hint)) return 0;
+    if (!forward_pd(g, 0, &hint)) return 0;
     dnnl_convolution_desc_t cd;
     if (e->kind == BACKWARD_DATA) {
       CHECK(dnnl_convolution_backward_data_desc_init(&cd, dnnl_convolution_direct, &src, &w_any, &dst, strides, pl, pr));
@@ -185,7 +176,7 @@ static int filters_in(const Entry *e, const float *w, dnnl_memory_t *out) {
 }
 
 int dnnl_conv_forward(const float *x, const float *w, const float *bias, float *y, const Geometry *g, int relu) {
-  Entry *e = entry(relu ? FORWARD_RELU : FORWARD, g, bias != NULL);
+  Entry *e = entry(FORWARD, g, bias != NULL);
   if (!e) return 0;
   dnnl_memory_desc_t src, w_user, w_any, dst, b;
   dnnl_dims_t strides, pl, pr, bd = {g->co};
@@ -198,6 +189,7 @@ int dnnl_conv_forward(const float *x, const float *w, const float *bias, float *
     dnnl_exec_arg_t args[4] = {{DNNL_ARG_SRC, ms}, {DNNL_ARG_WEIGHTS, mw}, {DNNL_ARG_DST, md}, {DNNL_ARG_BIAS, mb}};
     ok = run(e->prim, bias ? 4 : 3, args);
   }
+  if (ok && relu) nin_relu(y, y, g->n * g->oh * g->ow * g->co);
   dnnl_memory_destroy(ms); dnnl_memory_destroy(mw); dnnl_memory_destroy(md); dnnl_memory_destroy(mb);
   return ok;
 }

@@ -1,6 +1,6 @@
 /**
- * The native MaxPoolGrad and Sum kernels (lib/kernels/native.ts) against the `cpu` backend.
- * The convolutions of the same addon are checked in wasmConvGrad.test.ts.
+ * The native MaxPoolGrad, Sum and element-wise kernels (lib/kernels/native.ts) against the
+ * `cpu` backend. The convolutions of the same addon are checked in wasmConvGrad.test.ts.
  */
 import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -44,13 +44,48 @@ const sumCases: SumCase[] = [
   { shape: [4, 5, 6, 7], axis: [2, 1, 0], keepDims: false }, // unsorted leading axes: native
   { shape: [4, 5, 6, 7], axis: [1, 2], keepDims: false }, //    not leading: wasm's Sum
   { shape: [4, 5, 6, 7], axis: [0, 1, 2, 3], keepDims: false }, // everything: wasm's Sum
-  { shape: [9, 3], axis: [0], keepDims: false },
+  { shape: [9, 3], axis: [0], keepDims: false }, //             fewer rows than the sum's blocks
+  { shape: [64, 22, 22, 96], axis: [0, 1, 2], keepDims: false }, // NiN's first block at 96 px
 ];
 
 function sumOf(c: SumCase, seed: number): { shape: number[]; data: Float32Array } {
   return tf.tidy(() => {
     const x = tf.tensor(values(c.shape.reduce((a, b) => a * b, 1), seed), c.shape);
     const y = tf.sum(x, c.axis, c.keepDims);
+    return { shape: y.shape, data: y.dataSync() as Float32Array };
+  });
+}
+
+/** The passes a training step runs between convolutions (native from ELEMENTWISE_MIN = 2^15 elements). */
+interface ElementwiseCase { name: string; shapes: number[][]; op: (...xs: tf.Tensor[]) => tf.Tensor }
+const big = [8, 22, 22, 96]; // 371,712 elements: native
+const elementwiseCases: ElementwiseCase[] = [
+  { name: 'Relu', shapes: [big], op: (x) => tf.relu(x) },
+  { name: 'Step', shapes: [big], op: (x) => tf.step(x) },
+  { name: 'Step with alpha 0.25', shapes: [big], op: (x) => tf.step(x, 0.25) },
+  { name: 'Add, bias along the last axis', shapes: [big, [96]], op: (a, b) => tf.add(a, b) },
+  { name: 'Add, bias first', shapes: [[96], big], op: (a, b) => tf.add(a, b) },
+  { name: 'Add, same shapes', shapes: [big, big], op: (a, b) => tf.add(a, b) },
+  { name: 'Multiply, same shapes (the ReLU gradient)', shapes: [big, big], op: (a, b) => tf.mul(a, b) },
+  { name: 'Multiply, a vector along the last axis', shapes: [big, [96]], op: (a, b) => tf.mul(a, b) },
+  { name: 'Add, another broadcast (wasm)', shapes: [big, [22, 96]], op: (a, b) => tf.add(a, b) },
+  { name: 'Multiply, a scalar (wasm)', shapes: [big, []], op: (a, b) => tf.mul(a, b) },
+  { name: 'Relu, small (wasm)', shapes: [[4, 5, 6]], op: (x) => tf.relu(x) },
+];
+
+/** Values on a coarse grid with every special float sprinkled in. */
+function specialValues(n: number, seed: number): Float32Array {
+  const specials = [NaN, Infinity, -Infinity, -0, 0];
+  const v = values(n, seed);
+  const r = mulberry32(seed + 7);
+  for (let i = 0; i < n; i++) if (r() < 0.05) v[i] = specials[Math.floor(r() * specials.length)];
+  return v;
+}
+
+function elementwise(c: ElementwiseCase, seed: number): { shape: number[]; data: Float32Array } {
+  return tf.tidy(() => {
+    const xs = c.shapes.map((shape, k) => tf.tensor(specialValues(shape.reduce((a, b) => a * b, 1), seed + k), shape));
+    const y = c.op(...xs);
     return { shape: y.shape, data: y.dataSync() as Float32Array };
   });
 }
@@ -63,14 +98,16 @@ function assertClose(actual: Float32Array, expected: Float32Array, what: string)
   }
 }
 
-describe('native MaxPoolGrad and Sum match the cpu backend', { skip: built ? false : 'native addon not built' }, () => {
+describe('native MaxPoolGrad, Sum and element-wise kernels match the cpu backend', { skip: built ? false : 'native addon not built' }, () => {
   const pools = new Map<number, Float32Array[]>();
   const sums = new Map<number, { shape: number[]; data: Float32Array }>();
+  const elementwiseResults = new Map<number, { shape: number[]; data: Float32Array }>();
 
   before(async () => {
     await selectBackend('cpu');
     poolCases.forEach((c, i) => pools.set(i, poolGrad(c, 10 + i)));
     sumCases.forEach((c, i) => sums.set(i, sumOf(c, 50 + i)));
+    elementwiseCases.forEach((c, i) => elementwiseResults.set(i, elementwise(c, 80 + i)));
     const info = await selectBackend('wasm', { native: true });
     assert.match(info.description, /native/);
   });
@@ -93,11 +130,22 @@ describe('native MaxPoolGrad and Sum match the cpu backend', { skip: built ? fal
     });
   });
 
+  elementwiseCases.forEach((c, i) => {
+    test(`${c.name}: the same bits as the cpu backend, NaN, ±∞ and −0 included`, async () => {
+      await selectBackend('wasm', { native: true });
+      const got = elementwise(c, 80 + i);
+      const want = elementwiseResults.get(i)!;
+      assert.deepEqual(got.shape, want.shape);
+      const differs = want.data.findIndex((v, k) => !Object.is(v, got.data[k]));
+      assert.equal(differs, -1, `element ${differs}: native ${got.data[differs]}, cpu ${want.data[differs]}`);
+    });
+  });
+
   test('tensor count and wasm memory stay flat', async () => {
     await selectBackend('wasm', { native: true });
     poolGrad(poolCases[0], 1);
     const before = tf.memory();
-    for (let i = 0; i < 3; i++) { poolGrad(poolCases[0], 1); sumOf(sumCases[0], 1); }
+    for (let i = 0; i < 3; i++) { poolGrad(poolCases[0], 1); sumOf(sumCases[0], 1); elementwise(elementwiseCases[3], 1); }
     assert.equal(tf.memory().numTensors, before.numTensors);
     assert.equal(tf.memory().numBytes, before.numBytes);
   });

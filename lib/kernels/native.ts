@@ -6,8 +6,10 @@
  * thread with 128-bit SIMD. Convolutions are ~90% of NiN's training time; this module moves
  * `Conv2D`, `FusedConv2D` (bias + relu/linear) and both convolution gradients to a small
  * N-API addon that multiplies matrices with OpenBLAS, working directly on the wasm heap (no
- * copies). Two loops wasm runs slowly in training come along: `MaxPoolGrad` and `Sum` over
- * leading axes (bias gradients). Everything else stays on wasm's XNNPACK kernels.
+ * copies). The memory-bound passes between them come along, on every core: `MaxPoolGrad`,
+ * `Sum` over leading axes (bias gradients), and the bias, ReLU and ReLU-gradient passes that
+ * tfjs runs unfused while it trains (`Add`, `Relu`, `Step`, `Multiply` on large float32
+ * tensors). Everything else stays on wasm's XNNPACK kernels.
  *
  * The addon is optional: it is built at `npm ci` when a compiler and OpenBLAS are present.
  * Cases it does not handle (NCHW, dilation, other activations, other reductions) go to the
@@ -22,6 +24,7 @@ import {
   Conv2DBackpropInputAttrs,
   FusedConv2DAttrs,
   MaxPoolGradAttrs,
+  StepAttrs,
   SumAttrs,
   util,
   KernelFunc,
@@ -38,6 +41,12 @@ interface Addon {
   conv2dBackpropFilter(memory: ArrayBuffer, params: Float64Array): void;
   maxPoolGrad(memory: ArrayBuffer, params: Float64Array): void;
   sumRows(memory: ArrayBuffer, params: Float64Array): void;
+  /** dz = dy · step(y) and db = column sums of dz, in one pass (older builds lack it). */
+  reluBackprop?(memory: ArrayBuffer, params: Float64Array): void;
+  /** Relu or Step on every element (older builds lack it). */
+  unary?(memory: ArrayBuffer, params: Float64Array): void;
+  /** Add or Multiply, the second operand the same shape or broadcast along the last axis (older builds lack it). */
+  binary?(memory: ArrayBuffer, params: Float64Array): void;
   /** Sets OpenBLAS's thread count when given; returns the count in force. */
   threads(n?: number): number;
   /**
@@ -71,7 +80,15 @@ export interface NativeConvStatus {
 }
 
 const BACKEND = 'wasm';
-const KERNELS = ['Conv2D', 'FusedConv2D', 'Conv2DBackpropInput', 'Conv2DBackpropFilter', 'MaxPoolGrad', 'Sum'] as const;
+/**
+ * This project's own kernel (no tfjs backend has it): the backward pass of relu(conv + bias)
+ * up to the convolution's gradients. Inputs `dy`, `y` (the layer's output); outputs
+ * [dz = dy · step(y), db = dz summed over all but the last axis]. See fusedTraining.ts.
+ */
+export const RELU_BACKPROP = 'NinReluBackprop';
+
+const KERNELS = ['Conv2D', 'FusedConv2D', 'Conv2DBackpropInput', 'Conv2DBackpropFilter', 'MaxPoolGrad', 'Sum',
+  'Relu', 'Step', 'Add', 'Multiply', RELU_BACKPROP] as const;
 
 let addon: Addon | undefined;
 let loadError: string | undefined;
@@ -226,6 +243,67 @@ const sum: KernelFunc = (args) => {
   return out;
 };
 
+/**
+ * Element-wise passes smaller than this stay on wasm: below it, handing work to the other
+ * cores costs more than it saves (Adam's updates of the small layers, the loss).
+ */
+const ELEMENTWISE_MIN = 1 << 15;
+
+const large = (t: TensorInfo) => t.dtype === 'float32' && util.sizeFromShape(t.shape) >= ELEMENTWISE_MIN;
+
+function unary(name: 'Relu' | 'Step', op: number): KernelFunc {
+  return (args) => {
+    const backend = args.backend as BackendWasm;
+    const { x } = args.inputs as { x: TensorInfo };
+    if (!addon!.unary || !large(x)) return replaced.original(name)(args);
+    const out = backend.makeOutput(x.shape, 'float32');
+    const alpha = name === 'Step' ? (args.attrs as unknown as StepAttrs).alpha : 0;
+    addon!.unary(heap(backend), Float64Array.from([
+      offsetOf(backend, x), -1, -1, offsetOf(backend, out), util.sizeFromShape(x.shape), op, alpha, ...new Array(11).fill(0),
+    ]));
+    return out;
+  };
+}
+
+/**
+ * `big op small` where `small` has `big`'s shape, or is a vector along its last axis (a bias):
+ * the two cases of a training step. Anything else (other broadcasts, other types) goes to wasm.
+ */
+function binary(name: 'Add' | 'Multiply', op: number): KernelFunc {
+  return (args) => {
+    const backend = args.backend as BackendWasm;
+    const { a, b } = args.inputs as { a: TensorInfo; b: TensorInfo };
+    const [big, small] = util.sizeFromShape(a.shape) >= util.sizeFromShape(b.shape) ? [a, b] : [b, a];
+    const last = big.shape[big.shape.length - 1];
+    const same = util.arraysEqual(big.shape, small.shape);
+    const bias = small.shape.length === 1 && big.shape.length > 1 && small.shape[0] === last;
+    if (!addon!.binary || !large(big) || small.dtype !== 'float32' || !(same || bias)) return replaced.original(name)(args);
+    const out = backend.makeOutput(big.shape, 'float32');
+    const size = util.sizeFromShape(big.shape);
+    addon!.binary(heap(backend), Float64Array.from([
+      offsetOf(backend, big), offsetOf(backend, small), -1, offsetOf(backend, out),
+      same ? 1 : size / last, same ? size : last, op, ...new Array(11).fill(0),
+    ]));
+    return out;
+  };
+}
+
+const reluBackprop: KernelFunc = (args) => {
+  const backend = args.backend as BackendWasm;
+  const { dy, y } = args.inputs as { dy: TensorInfo; y: TensorInfo };
+  const cols = y.shape[y.shape.length - 1];
+  const size = util.sizeFromShape(y.shape);
+  const dz = backend.makeOutput(y.shape, 'float32');
+  const db = backend.makeOutput([cols], 'float32');
+  if (cols > 0) {
+    addon!.reluBackprop!(heap(backend), Float64Array.from([
+      offsetOf(backend, dy), offsetOf(backend, y), offsetOf(backend, db), offsetOf(backend, dz), size / cols, cols,
+      ...new Array(12).fill(0),
+    ]));
+  }
+  return [dz, db];
+};
+
 const NATIVE: Record<(typeof KERNELS)[number], KernelFunc> = {
   Conv2D: conv2d,
   FusedConv2D: fusedConv2d,
@@ -233,6 +311,11 @@ const NATIVE: Record<(typeof KERNELS)[number], KernelFunc> = {
   Conv2DBackpropFilter: conv2dBackpropFilter,
   MaxPoolGrad: maxPoolGrad,
   Sum: sum,
+  Relu: unary('Relu', 0),
+  Step: unary('Step', 1),
+  Add: binary('Add', 0),
+  Multiply: binary('Multiply', 1),
+  [RELU_BACKPROP]: reluBackprop,
 };
 
 /**
@@ -244,7 +327,8 @@ export function registerNativeConvolutions(threads?: number): NativeConvStatus {
   const lib = loadAddon();
   if (!lib) return { active: false, description: `native convolutions unavailable (${loadError})` };
   if (threads !== undefined) lib.threads(threads);
-  replaced.install(Object.fromEntries(KERNELS.map((name) => [name, () => NATIVE[name]])));
+  const names = KERNELS.filter((name) => name !== RELU_BACKPROP || lib.reluBackprop !== undefined);
+  replaced.install(Object.fromEntries(names.map((name) => [name, () => NATIVE[name]])), [RELU_BACKPROP]);
   const n = lib.threads();
   const name = (lib.library?.() ?? 'OpenBLAS').startsWith('oneDNN') ? 'oneDNN + OpenBLAS' : 'OpenBLAS';
   return { active: true, description: `native convolutions (${name}, ${n} thread${n === 1 ? '' : 's'})` };

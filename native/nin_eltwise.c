@@ -1,0 +1,127 @@
+/*
+ * The memory-bound passes of a training step, on every core: what tfjs runs between the
+ * convolutions when it trains (tfjs fuses bias and ReLU into the convolution only outside of
+ * a gradient tape, so a training step runs them as separate kernels):
+ *
+ *   forward:   y = x + bias (Add, bias broadcast over the last axis), y = relu(x) (Relu)
+ *   backward:  s = step(y) (Step), dx = dy * s (Multiply), bias grad = sum over rows (Sum)
+ *
+ * wasm runs each on one thread with 128-bit SIMD. Each element's result is computed exactly as
+ * tfjs computes it (NaN stays NaN, so a diverged network is still seen as one), and does not
+ * depend on the thread count; the sum splits its rows into a fixed number of blocks, so it
+ * does not either.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include "nin_eltwise.h"
+
+/* y may be x (in place); so in nin_binary, y may be a. */
+void nin_relu(const float *x, float *y, int64_t n) {
+#pragma omp parallel for simd schedule(static)
+  for (int64_t i = 0; i < n; i++) {
+    const float v = x[i];
+    y[i] = v > 0.0f || v != v ? v : 0.0f; /* relu(-0) = +0 and relu(NaN) = NaN, as tfjs */
+  }
+}
+
+void nin_step(const float *restrict x, float *restrict y, int64_t n, float alpha) {
+#pragma omp parallel for simd schedule(static)
+  for (int64_t i = 0; i < n; i++) {
+    const float v = x[i], step = v > 0.0f ? 1.0f : alpha;
+    y[i] = v != v ? v : step; /* step(NaN) = NaN */
+  }
+}
+
+/* y[r, c] = a[r, c] op b[c] for r < rows, c < cols (b the same shape as a when rows == 1). */
+void nin_binary(int op, const float *a, const float *restrict b, float *y, int64_t rows, int64_t cols) {
+  if (rows == 1) {
+    if (op == NIN_ADD) {
+#pragma omp parallel for simd schedule(static)
+      for (int64_t i = 0; i < cols; i++) y[i] = a[i] + b[i];
+    } else {
+#pragma omp parallel for simd schedule(static)
+      for (int64_t i = 0; i < cols; i++) y[i] = a[i] * b[i];
+    }
+    return;
+  }
+#pragma omp parallel for schedule(static)
+  for (int64_t r = 0; r < rows; r++) {
+    const float *ar = a + r * cols;
+    float *yr = y + r * cols;
+    if (op == NIN_ADD) {
+#pragma omp simd
+      for (int64_t c = 0; c < cols; c++) yr[c] = ar[c] + b[c];
+    } else {
+#pragma omp simd
+      for (int64_t c = 0; c < cols; c++) yr[c] = ar[c] * b[c];
+    }
+  }
+}
+
+/* Blocks the rows of a sum are cut into: fixed, so the rounding is the same on any core count. */
+#define SUM_BLOCKS 32
+
+static int64_t sum_blocks(int64_t rows) { return rows < SUM_BLOCKS ? (rows > 0 ? rows : 1) : SUM_BLOCKS; }
+
+/* out[c] = partial[0][c] + partial[1][c] + ... in block order; frees partial. */
+static void reduce_partials(float *partial, float *restrict out, int64_t blocks, int64_t cols) {
+  memcpy(out, partial, (size_t)cols * sizeof(float));
+  for (int64_t k = 1; k < blocks; k++) {
+    const float *restrict p = partial + k * cols;
+    for (int64_t c = 0; c < cols; c++) out[c] += p[c];
+  }
+  free(partial);
+}
+
+/*
+ * out[c] = sum over rows of x[rows, cols] (a bias gradient: all leading axes summed). Each of
+ * SUM_BLOCKS blocks of rows is summed in order into its own partial row, then the partials
+ * in block order. Returns 0 when out of memory (nothing written).
+ */
+int nin_sum_rows(const float *restrict x, float *restrict out, int64_t rows, int64_t cols) {
+  const int64_t blocks = sum_blocks(rows);
+  float *partial = (float *)calloc((size_t)(blocks * cols), sizeof(float));
+  if (!partial) return 0;
+#pragma omp parallel for schedule(static)
+  for (int64_t k = 0; k < blocks; k++) {
+    float *restrict p = partial + k * cols;
+    for (int64_t r = rows * k / blocks; r < rows * (k + 1) / blocks; r++) {
+      const float *restrict row = x + r * cols;
+#pragma omp simd
+      for (int64_t c = 0; c < cols; c++) p[c] += row[c];
+    }
+  }
+  reduce_partials(partial, out, blocks, cols);
+  return 1;
+}
+
+/*
+ * The backward pass of y = relu(conv + bias) up to the convolution's own gradients, in one
+ * pass: dz = dy * step(y) (as tfjs computes it: NaN where y is NaN) and db = sum over rows of
+ * dz, summed exactly as nin_sum_rows sums. Returns 0 when out of memory (nothing written).
+ */
+int nin_relu_backprop(const float *restrict dy, const float *restrict y, float *restrict dz, float *restrict db,
+                      int64_t rows, int64_t cols) {
+  const int64_t blocks = sum_blocks(rows);
+  float *partial = (float *)calloc((size_t)(blocks * cols), sizeof(float));
+  if (!partial) return 0;
+#pragma omp parallel for schedule(static)
+  for (int64_t k = 0; k < blocks; k++) {
+    float *restrict p = partial + k * cols;
+    for (int64_t r = rows * k / blocks; r < rows * (k + 1) / blocks; r++) {
+      const float *restrict dyr = dy + r * cols, *restrict yr = y + r * cols;
+      float *restrict dzr = dz + r * cols;
+#pragma omp simd
+      for (int64_t c = 0; c < cols; c++) {
+        const float v = yr[c];
+        const float step = v > 0.0f ? 1.0f : 0.0f;
+        const float z = dyr[c] * (v != v ? v : step); /* step(NaN) = NaN */
+        dzr[c] = z;
+        p[c] += z;
+      }
+    }
+  }
+  reduce_partials(partial, db, blocks, cols);
+  return 1;
+}

@@ -1,0 +1,13 @@
+/* The element-wise passes, the bias-gradient sum and the fused ReLU backward of a training step (nin_eltwise.c). */
+#ifndef NIN_ELTWISE_H
+#define NIN_ELTWISE_H
+#include <stdint.h>
+
+enum { NIN_ADD = 0, NIN_MUL = 1 };
+
+void nin_relu(const float *x, float *y, int64_t n);
+void nin_step(const float *x, float *y, int64_t n, float alpha);
+void nin_binary(int op, const float *a, const float *b, float *y, int64_t rows, int64_t cols);
+int nin_sum_rows(const float *x, float *out, int64_t rows, int64_t cols);
+int nin_relu_backprop(const float *dy, const float *y, float *dz, float *db, int64_t rows, int64_t cols);
+#endif
