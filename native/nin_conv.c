@@ -13,7 +13,7 @@
  *   input grad:     dx   = col2im(dy . w^T)
  *   filter grad:    dw   = sum over chunks of cols(x)^T . dy
  *
- * Also the max-pool gradient, a memory-bound loop wasm runs slowly in training; the other
+ * Also max pooling and its gradient, memory-bound loops wasm runs on one thread; the other
  * memory-bound passes of a training step are in nin_eltwise.c.
  */
 #define _POSIX_C_SOURCE 199309L /* clock_gettime under -std=c11 */
@@ -175,8 +175,40 @@ static void conv_backprop_filter(const float *x, const float *dy, float *dw, con
 }
 
 /*
+ * Max pooling, NHWC: y = the largest x of each window (NaN is never the largest, as in tfjs's
+ * cpu backend; a window of only NaN gives -inf). Vectors over a tile of channels.
+ */
+static void max_pool(const float *x, float *y, const Geometry *g) {
+  const int64_t c = g->ci;
+#pragma omp parallel for schedule(static)
+  for (int64_t n = 0; n < g->n; n++) {
+    const float *img = x + n * g->h * g->w * c;
+    for (int64_t oh = 0; oh < g->oh; oh++) {
+      for (int64_t ow = 0; ow < g->ow; ow++) {
+        float *out = y + ((n * g->oh + oh) * g->ow + ow) * c;
+        for (int64_t k = 0; k < c; k++) out[k] = -INFINITY;
+        for (int64_t kh = 0; kh < g->kh; kh++) {
+          const int64_t ih = oh * g->sh + kh - g->pt;
+          if (ih < 0 || ih >= g->h) continue;
+          for (int64_t kw = 0; kw < g->kw; kw++) {
+            const int64_t iw = ow * g->sw + kw - g->pl;
+            if (iw < 0 || iw >= g->w) continue;
+            const float *v = img + (ih * g->w + iw) * c;
+            for (int k = 0; k < (int)c; k++) out[k] = v[k] > out[k] ? v[k] : out[k];
+          }
+        }
+      }
+    }
+  }
+}
+
+/* Channels a max-pool window is scanned for at once (vectors over channels; NHWC keeps them adjacent). */
+#define POOL_TILE 256
+
+/*
  * Max-pool gradient: each dy goes to the first maximum of its window in x (scanning rows,
- * then columns, as tfjs does; ties are common after a ReLU). x [N,H,W,C], dy/dx as usual.
+ * then columns, as tfjs does; ties are common after a ReLU; NaN is never a maximum). x
+ * [N,H,W,C], dy/dx as usual. Each window position is compared for a tile of channels at once.
  */
 static void max_pool_grad(const float *x, const float *dy, float *dx, const Geometry *g) {
   const int64_t c = g->ci;
@@ -186,23 +218,33 @@ static void max_pool_grad(const float *x, const float *dy, float *dx, const Geom
   for (int64_t n = 0; n < g->n; n++) {
     const float *img = x + n * g->h * g->w * c;
     float *dimg = dx + n * g->h * g->w * c;
+    float best[POOL_TILE];
+    int32_t where[POOL_TILE];
     for (int64_t oh = 0; oh < g->oh; oh++) {
       for (int64_t ow = 0; ow < g->ow; ow++) {
         const float *d = dy + ((n * g->oh + oh) * g->ow + ow) * c;
-        for (int64_t ch = 0; ch < c; ch++) {
-          float best = -INFINITY;
-          int64_t where = -1;
+        for (int64_t c0 = 0; c0 < c; c0 += POOL_TILE) {
+          const int64_t nc = c - c0 < POOL_TILE ? c - c0 : POOL_TILE;
+          for (int64_t k = 0; k < nc; k++) { best[k] = -INFINITY; where[k] = -1; }
           for (int64_t kh = 0; kh < g->kh; kh++) {
             const int64_t ih = oh * g->sh + kh - g->pt;
             if (ih < 0 || ih >= g->h) continue;
             for (int64_t kw = 0; kw < g->kw; kw++) {
               const int64_t iw = ow * g->sw + kw - g->pl;
               if (iw < 0 || iw >= g->w) continue;
-              const int64_t at = (ih * g->w + iw) * c + ch;
-              if (img[at] > best) { best = img[at]; where = at; }
+              const int32_t pos = (int32_t)(ih * g->w + iw);
+              const float *v = img + pos * c + c0;
+              for (int k = 0; k < (int)nc; k++) { /* branch-free, so that it vectorizes */
+                const float vk = v[k], bk = best[k];
+                const int32_t more = -(int32_t)(vk > bk);
+                best[k] = vk > bk ? vk : bk;
+                where[k] = (pos & more) | (where[k] & ~more);
+              }
             }
           }
-          if (where >= 0) dimg[where] += d[ch];
+          for (int64_t k = 0; k < nc; k++) {
+            if (where[k] >= 0) dimg[where[k] * c + c0 + k] += d[c0 + k];
+          }
         }
       }
     }
@@ -315,6 +357,17 @@ static napi_value js_max_pool_grad(napi_env env, napi_callback_info info) {
   float *dx = x ? at(env, base, len, p[3], g.n * g.h * g.w * g.ci) : NULL;
   if (!dx) return NULL;
   max_pool_grad(x, dy, dx, &g);
+  return NULL;
+}
+
+static napi_value js_max_pool(napi_env env, napi_callback_info info) {
+  char *base; size_t len; double p[NUM_PARAMS];
+  if (!read_args(env, info, &base, &len, p)) return NULL;
+  Geometry g = geometry(p);
+  float *x = at(env, base, len, p[0], g.n * g.h * g.w * g.ci);
+  float *y = x ? at(env, base, len, p[3], g.n * g.oh * g.ow * g.ci) : NULL;
+  if (!y) return NULL;
+  max_pool(x, y, &g);
   return NULL;
 }
 
@@ -443,6 +496,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"conv2d", NULL, js_forward, NULL, NULL, NULL, napi_default, NULL},
       {"conv2dBackpropInput", NULL, js_backprop_input, NULL, NULL, NULL, napi_default, NULL},
       {"conv2dBackpropFilter", NULL, js_backprop_filter, NULL, NULL, NULL, napi_default, NULL},
+      {"maxPool", NULL, js_max_pool, NULL, NULL, NULL, napi_default, NULL},
       {"maxPoolGrad", NULL, js_max_pool_grad, NULL, NULL, NULL, napi_default, NULL},
       {"sumRows", NULL, js_sum_rows, NULL, NULL, NULL, napi_default, NULL},
       {"unary", NULL, js_unary, NULL, NULL, NULL, napi_default, NULL},

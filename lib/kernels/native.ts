@@ -6,7 +6,7 @@
  * thread with 128-bit SIMD. Convolutions are ~90% of NiN's training time; this module moves
  * `Conv2D`, `FusedConv2D` (bias + relu/linear) and both convolution gradients to a small
  * N-API addon that multiplies matrices with OpenBLAS, working directly on the wasm heap (no
- * copies). The memory-bound passes between them come along, on every core: `MaxPoolGrad`,
+ * copies). The memory-bound passes between them come along, on every core: `MaxPool`, `MaxPoolGrad`,
  * `Sum` over leading axes (bias gradients), and the bias, ReLU and ReLU-gradient passes that
  * tfjs runs unfused while it trains (`Add`, `Relu`, `Step`, `Multiply` on large float32
  * tensors). Everything else stays on wasm's XNNPACK kernels.
@@ -23,6 +23,7 @@ import {
   Conv2DBackpropFilterAttrs,
   Conv2DBackpropInputAttrs,
   FusedConv2DAttrs,
+  MaxPoolAttrs,
   MaxPoolGradAttrs,
   StepAttrs,
   SumAttrs,
@@ -40,6 +41,8 @@ interface Addon {
   conv2dBackpropInput(memory: ArrayBuffer, params: Float64Array): void;
   conv2dBackpropFilter(memory: ArrayBuffer, params: Float64Array): void;
   maxPoolGrad(memory: ArrayBuffer, params: Float64Array): void;
+  /** Older builds lack it. */
+  maxPool?(memory: ArrayBuffer, params: Float64Array): void;
   sumRows(memory: ArrayBuffer, params: Float64Array): void;
   /** dz = dy · step(y) and db = column sums of dz, in one pass (older builds lack it). */
   reluBackprop?(memory: ArrayBuffer, params: Float64Array): void;
@@ -87,7 +90,7 @@ const BACKEND = 'wasm';
  */
 export const RELU_BACKPROP = 'NinReluBackprop';
 
-const KERNELS = ['Conv2D', 'FusedConv2D', 'Conv2DBackpropInput', 'Conv2DBackpropFilter', 'MaxPoolGrad', 'Sum',
+const KERNELS = ['Conv2D', 'FusedConv2D', 'Conv2DBackpropInput', 'Conv2DBackpropFilter', 'MaxPool', 'MaxPoolGrad', 'Sum',
   'Relu', 'Step', 'Add', 'Multiply', RELU_BACKPROP] as const;
 
 let addon: Addon | undefined;
@@ -208,6 +211,19 @@ const conv2dBackpropFilter: KernelFunc = (args) => {
   return out;
 };
 
+const maxPool: KernelFunc = (args) => {
+  const backend = args.backend as BackendWasm;
+  const { x } = args.inputs as { x: TensorInfo };
+  const { filterSize, strides, pad, dimRoundingMode } = args.attrs as unknown as MaxPoolAttrs;
+  if (!addon!.maxPool || !supported('NHWC', 1, x)) return replaced.original('MaxPool')(args);
+  const info = backend_util.computePool2DInfo(x.shape as [number, number, number, number],
+    filterSize, strides, 1, pad, dimRoundingMode);
+  const out = backend.makeOutput(info.outShape, 'float32');
+  if (info.outShape.some((d) => d === 0)) return out;
+  addon!.maxPool(heap(backend), params([offsetOf(backend, x), -1, -1, offsetOf(backend, out)], info));
+  return out;
+};
+
 const maxPoolGrad: KernelFunc = (args) => {
   const backend = args.backend as BackendWasm;
   const { dy, input } = args.inputs as { dy: TensorInfo; input: TensorInfo };
@@ -309,6 +325,7 @@ const NATIVE: Record<(typeof KERNELS)[number], KernelFunc> = {
   FusedConv2D: fusedConv2d,
   Conv2DBackpropInput: conv2dBackpropInput,
   Conv2DBackpropFilter: conv2dBackpropFilter,
+  MaxPool: maxPool,
   MaxPoolGrad: maxPoolGrad,
   Sum: sum,
   Relu: unary('Relu', 0),
