@@ -8,8 +8,9 @@
  *   no longer depends on its input: every image gets the same logits (often all 0, loss ln 10),
  *   and no gradient reaches the layers below. It can never recover, but the loss sits at the
  *   same 2.30 as a live network on its early plateau.
- * - **Diverged.** A too-large step makes weights infinite or NaN. ReLU turns NaN activations
- *   into 0 on some backends, so the loss can stay a finite 2.3026 while every weight is NaN.
+ * - **Diverged.** A too-large step makes weights infinite or NaN. Max pooling passes over NaN
+ *   and some ReLU kernels turn it into 0, so the loss can stay a finite 2.3026 while every
+ *   weight is NaN.
  *
  * The checks cost one reduction over the gradients and one over the logits per step, and one
  * over the weights every tenth step: about 3 ms per step on the wasm backend (2.8 ms per pass
