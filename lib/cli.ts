@@ -12,6 +12,7 @@ import { FashionMnist, loadFashionMnist, numBatches } from './data/fashionMnist'
 import { countParams, formatLayerSummary, KernelInit, layerSummary, nin, NIN_DEFAULTS } from './model';
 import { BENCH_DEFAULTS, benchmark, resolveBenchConfig } from './bench';
 import { LrSchedule, OptimizerName, TRAIN_DEFAULTS } from './trainConfig';
+import { PROFILES } from './profiles';
 import { finalMetrics, formatFinalMetrics } from './train';
 import { CONSTANT_OUTPUT_WARNING, evaluateModel, formatEvaluation, modelInputSize } from './evaluate';
 import { ConfigError, errorSummary } from './validate';
@@ -292,8 +293,8 @@ function program(io: Io, run: (work: () => Promise<void>) => Promise<void>): Com
     .option('--lr-schedule <name>', `constant, or cosine: decay from --lr towards 0 over the run (default ${TRAIN_DEFAULTS.lrSchedule})`)
     .option('--warmup-steps <n>', `steps of linear learning-rate warm-up before the schedule (default ${TRAIN_DEFAULTS.warmupSteps})`, intArg)
     .option('--init <name>', `kernel initialisation: glorot (d2l's) or he, made for ReLU (default ${NIN_DEFAULTS.init})`)
-    .option('--class-block-bias <b>', `starting bias of the last block, whose channels are the classes (the cpu recipe: 0.1; default ${NIN_DEFAULTS.classBlockBias})`, numberArg)
-    .option('--class-block-margin <m>', `before the first step, lift the last block's biases so that every class channel is at least m on the first 256 training images (the cpu recipe: 0.1; default ${TRAIN_DEFAULTS.classBlockMargin})`, numberArg)
+    .option('--class-block-bias <b>', `starting bias of the last block, whose channels are the classes (the cpu recipe: ${PROFILES.cpu.model.classBlockBias}; default ${NIN_DEFAULTS.classBlockBias})`, numberArg)
+    .option('--class-block-margin <m>', `before the first step, lift the last block's biases so that every class channel is at least m on the first 256 training images (the cpu recipe: ${PROFILES.cpu.train.classBlockMargin}; default ${TRAIN_DEFAULTS.classBlockMargin})`, numberArg)
     .option('--momentum <m>', `SGD momentum in [0, 1), 0 for plain SGD; sgd only (default ${TRAIN_DEFAULTS.momentum})`, numberArg)
     .option('--batch-size <n>', `examples per step (default ${TRAIN_DEFAULTS.batchSize})`, intArg)
     .option('--resize <px>', `image side fed to the network, at least 67 (default ${TRAIN_DEFAULTS.resize})`, intArg)
