@@ -139,7 +139,7 @@ export class HealthMonitor {
   /** Throws when this step shows a diverged or dead network; otherwise counts it. */
   check(vitals: StepVitals, position: StepPosition): void {
     if (!Number.isFinite(vitals.loss)) {
-      throw new DivergedError(`training diverged: the loss is ${vitals.loss} ${where(position)}; ${smallerLrHint(this.lr)}`, position);
+      throw new DivergedError(`training diverged ${where(position)}: the loss is ${vitals.loss}; ${smallerLrHint(this.lr)}`, position);
     }
     if (!Number.isFinite(vitals.gradAbsSum)) {
       throw new DivergedError(`training diverged ${where(position)}: the gradients hold NaN or infinite values ` +

@@ -320,7 +320,7 @@ test('a diverging resume stops at once, naming epoch and step, and keeps the las
   assert.equal(code, 1);
   assert.doesNotMatch(out, /^loss /m, 'no summary');
   const line = oneLine(err.split('\n').filter((l) => l.startsWith('nin: ')).join('\n') + '\n');
-  assert.match(line, /training diverged(: the loss is (NaN|-?Infinity))? at epoch 2, step \d of 4(: the gradients hold NaN or infinite values \(the update was not applied\))?; try a smaller learning rate than 1000000/);
+  assert.match(line, /training diverged at epoch 2, step \d of 4: (the loss is (NaN|-?Infinity)|the gradients hold NaN or infinite values \(the update was not applied\)); try a smaller learning rate than 1000000/);
   assert.ok(line.includes(`the last good checkpoint (epoch 1 complete) stays in ${dir}; ` +
     `resume from it with \`nin train --resume --checkpoint-dir ${dir} --lr 100000\``), line);
   assert.equal(latestOf(dir).checkpoint, 'epoch-0001');
@@ -333,7 +333,7 @@ test('--lr 1e20 from scratch stops in the first steps with one line, and saves n
   assert.equal(code, 1);
   assert.doesNotMatch(out, /^loss /m, 'no summary');
   const line = oneLine(err.split('\n').filter((l) => l.startsWith('nin: ')).join('\n') + '\n');
-  assert.match(line, /^nin: (training diverged|the network died) .*at epoch 1, step \d of 4/);
+  assert.match(line, /^nin: (training diverged|the network died) at epoch 1, step \d of 4: /);
   assert.match(line, /no checkpoint was saved \(no epoch completed\)/);
   assert.doesNotMatch(line, /internal error/);
   assert.ok(!fs.existsSync(path.join(dir, 'latest.json')), 'no checkpoint');
