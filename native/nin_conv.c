@@ -295,6 +295,48 @@ static float *at(napi_env env, char *base, size_t len, double off, int64_t float
   return (float *)(base + (size_t)off);
 }
 
+/* One call's arguments: its params, their geometry, and the tensors they point at. */
+typedef struct {
+  double p[NUM_PARAMS];
+  Geometry g;
+  float *t[NUM_OFFSETS];
+} Call;
+
+/*
+ * Floats in a tensor of kind `k`: x a convolution's input [n,h,w,ci], y its output
+ * [n,oh,ow,co], w its filters, b its bias [co], m a matrix [p4, p5], c a row [p5], v [p4].
+ */
+static int64_t floats_of(char k, const Call *c) {
+  const Geometry *g = &c->g;
+  switch (k) {
+    case 'x': return g->n * g->h * g->w * g->ci;
+    case 'y': return g->n * g->oh * g->ow * g->co;
+    case 'w': return g->kh * g->kw * g->ci * g->co;
+    case 'b': return g->co;
+    case 'm': return (int64_t)c->p[4] * (int64_t)c->p[5];
+    case 'c': return (int64_t)c->p[5];
+    default: return (int64_t)c->p[4]; /* 'v' */
+  }
+}
+
+/*
+ * Reads a call's (memory, params) and points t[i] at its tensor i, whose kind is layout[i]
+ * (see floats_of; '-' none, and a bias whose offset is negative is absent: NULL). Returns 0,
+ * a JS error thrown, when the arguments are wrong or a tensor lies outside the wasm memory.
+ */
+static int begin(napi_env env, napi_callback_info info, const char layout[NUM_OFFSETS + 1], Call *c) {
+  char *base;
+  size_t len;
+  if (!read_args(env, info, &base, &len, c->p)) return 0;
+  c->g = geometry(c->p);
+  for (int i = 0; i < NUM_OFFSETS; i++) {
+    c->t[i] = NULL;
+    if (layout[i] == '-' || (layout[i] == 'b' && c->p[i] < 0)) continue;
+    if (!(c->t[i] = at(env, base, len, c->p[i], floats_of(layout[i], c)))) return 0;
+  }
+  return 1;
+}
+
 #ifdef NIN_DNNL
 static napi_value dnnl_failed(napi_env env) {
   napi_throw_error(env, NULL, dnnl_path_error());
@@ -302,124 +344,88 @@ static napi_value dnnl_failed(napi_env env) {
 }
 #endif
 
+/* params: [x, w, bias or -1, y, geometry..., relu] */
 static napi_value js_forward(napi_env env, napi_callback_info info) {
-  char *base; size_t len; double p[NUM_PARAMS];
-  if (!read_args(env, info, &base, &len, p)) return NULL;
-  Geometry g = geometry(p);
-  float *x = at(env, base, len, p[0], g.n * g.h * g.w * g.ci);
-  float *w = x ? at(env, base, len, p[1], g.kh * g.kw * g.ci * g.co) : NULL;
-  float *b = (w && p[2] >= 0) ? at(env, base, len, p[2], g.co) : NULL;
-  float *y = w ? at(env, base, len, p[3], g.n * g.oh * g.ow * g.co) : NULL;
-  if (!y || (p[2] >= 0 && !b)) return NULL;
+  Call c;
+  if (!begin(env, info, "xwby", &c)) return NULL;
+  const int relu = c.p[17] != 0;
 #ifdef NIN_DNNL
-  if (use_dnnl) return dnnl_conv_forward(x, w, b, y, &g, p[17] != 0) ? NULL : dnnl_failed(env);
+  if (use_dnnl) return dnnl_conv_forward(c.t[0], c.t[1], c.t[2], c.t[3], &c.g, relu) ? NULL : dnnl_failed(env);
 #endif
-  conv_forward(x, w, b, y, &g, p[17] != 0);
+  conv_forward(c.t[0], c.t[1], c.t[2], c.t[3], &c.g, relu);
   return NULL;
 }
 
+/* params: [dy, w, -, dx, geometry...] */
 static napi_value js_backprop_input(napi_env env, napi_callback_info info) {
-  char *base; size_t len; double p[NUM_PARAMS];
-  if (!read_args(env, info, &base, &len, p)) return NULL;
-  Geometry g = geometry(p);
-  float *dy = at(env, base, len, p[0], g.n * g.oh * g.ow * g.co);
-  float *w = dy ? at(env, base, len, p[1], g.kh * g.kw * g.ci * g.co) : NULL;
-  float *dx = w ? at(env, base, len, p[3], g.n * g.h * g.w * g.ci) : NULL;
-  if (!dx) return NULL;
+  Call c;
+  if (!begin(env, info, "yw-x", &c)) return NULL;
 #ifdef NIN_DNNL
-  if (use_dnnl) return dnnl_conv_backprop_input(dy, w, dx, &g) ? NULL : dnnl_failed(env);
+  if (use_dnnl) return dnnl_conv_backprop_input(c.t[0], c.t[1], c.t[3], &c.g) ? NULL : dnnl_failed(env);
 #endif
-  conv_backprop_input(dy, w, dx, &g);
+  conv_backprop_input(c.t[0], c.t[1], c.t[3], &c.g);
   return NULL;
 }
 
+/* params: [x, dy, -, dw, geometry...] */
 static napi_value js_backprop_filter(napi_env env, napi_callback_info info) {
-  char *base; size_t len; double p[NUM_PARAMS];
-  if (!read_args(env, info, &base, &len, p)) return NULL;
-  Geometry g = geometry(p);
-  float *x = at(env, base, len, p[0], g.n * g.h * g.w * g.ci);
-  float *dy = x ? at(env, base, len, p[1], g.n * g.oh * g.ow * g.co) : NULL;
-  float *dw = dy ? at(env, base, len, p[3], g.kh * g.kw * g.ci * g.co) : NULL;
-  if (!dw) return NULL;
+  Call c;
+  if (!begin(env, info, "xy-w", &c)) return NULL;
 #ifdef NIN_DNNL
-  if (use_dnnl) return dnnl_conv_backprop_filter(x, dy, dw, &g) ? NULL : dnnl_failed(env);
+  if (use_dnnl) return dnnl_conv_backprop_filter(c.t[0], c.t[1], c.t[3], &c.g) ? NULL : dnnl_failed(env);
 #endif
-  conv_backprop_filter(x, dy, dw, &g);
+  conv_backprop_filter(c.t[0], c.t[1], c.t[3], &c.g);
   return NULL;
 }
 
+/* params: [dy, x, -, dx, geometry (co = ci)...] */
 static napi_value js_max_pool_grad(napi_env env, napi_callback_info info) {
-  char *base; size_t len; double p[NUM_PARAMS];
-  if (!read_args(env, info, &base, &len, p)) return NULL;
-  Geometry g = geometry(p);
-  float *dy = at(env, base, len, p[0], g.n * g.oh * g.ow * g.ci);
-  float *x = dy ? at(env, base, len, p[1], g.n * g.h * g.w * g.ci) : NULL;
-  float *dx = x ? at(env, base, len, p[3], g.n * g.h * g.w * g.ci) : NULL;
-  if (!dx) return NULL;
-  max_pool_grad(x, dy, dx, &g);
+  Call c;
+  if (!begin(env, info, "yx-x", &c)) return NULL;
+  max_pool_grad(c.t[1], c.t[0], c.t[3], &c.g);
   return NULL;
 }
 
+/* params: [x, -, -, y, geometry (co = ci)...] */
 static napi_value js_max_pool(napi_env env, napi_callback_info info) {
-  char *base; size_t len; double p[NUM_PARAMS];
-  if (!read_args(env, info, &base, &len, p)) return NULL;
-  Geometry g = geometry(p);
-  float *x = at(env, base, len, p[0], g.n * g.h * g.w * g.ci);
-  float *y = x ? at(env, base, len, p[3], g.n * g.oh * g.ow * g.ci) : NULL;
-  if (!y) return NULL;
-  max_pool(x, y, &g);
+  Call c;
+  if (!begin(env, info, "x--y", &c)) return NULL;
+  max_pool(c.t[0], c.t[3], &c.g);
   return NULL;
 }
 
 /* params: [x, -, -, out, rows, cols, ...] */
 static napi_value js_sum_rows(napi_env env, napi_callback_info info) {
-  char *base; size_t len; double p[NUM_PARAMS];
-  if (!read_args(env, info, &base, &len, p)) return NULL;
-  const int64_t rows = (int64_t)p[4], cols = (int64_t)p[5];
-  float *x = at(env, base, len, p[0], rows * cols);
-  float *out = x ? at(env, base, len, p[3], cols) : NULL;
-  if (!out) return NULL;
-  if (!nin_sum_rows(x, out, rows, cols)) napi_throw_error(env, NULL, "nin_conv: out of memory for sumRows");
+  Call c;
+  if (!begin(env, info, "m--c", &c)) return NULL;
+  if (!nin_sum_rows(c.t[0], c.t[3], (int64_t)c.p[4], (int64_t)c.p[5])) napi_throw_error(env, NULL, "nin_conv: out of memory for sumRows");
   return NULL;
 }
 
 /* params: [dy, y, db, dz, rows, cols, ...]: dz = dy * step(y), db = column sums of dz */
 static napi_value js_relu_backprop(napi_env env, napi_callback_info info) {
-  char *base; size_t len; double p[NUM_PARAMS];
-  if (!read_args(env, info, &base, &len, p)) return NULL;
-  const int64_t rows = (int64_t)p[4], cols = (int64_t)p[5];
-  float *dy = at(env, base, len, p[0], rows * cols);
-  float *y = dy ? at(env, base, len, p[1], rows * cols) : NULL;
-  float *db = y ? at(env, base, len, p[2], cols) : NULL;
-  float *dz = db ? at(env, base, len, p[3], rows * cols) : NULL;
-  if (!dz) return NULL;
-  if (!nin_relu_backprop(dy, y, dz, db, rows, cols)) napi_throw_error(env, NULL, "nin_conv: out of memory for reluBackprop");
+  Call c;
+  if (!begin(env, info, "mmcm", &c)) return NULL;
+  if (!nin_relu_backprop(c.t[0], c.t[1], c.t[3], c.t[2], (int64_t)c.p[4], (int64_t)c.p[5])) {
+    napi_throw_error(env, NULL, "nin_conv: out of memory for reluBackprop");
+  }
   return NULL;
 }
 
 /* params: [x, -, -, y, n, op (0 relu, 1 step), alpha, ...] */
 static napi_value js_unary(napi_env env, napi_callback_info info) {
-  char *base; size_t len; double p[NUM_PARAMS];
-  if (!read_args(env, info, &base, &len, p)) return NULL;
-  const int64_t n = (int64_t)p[4];
-  float *x = at(env, base, len, p[0], n);
-  float *y = x ? at(env, base, len, p[3], n) : NULL;
-  if (!y) return NULL;
-  if (p[5] == 0) nin_relu(x, y, n);
-  else nin_step(x, y, n, (float)p[6]);
+  Call c;
+  if (!begin(env, info, "v--v", &c)) return NULL;
+  if (c.p[5] == 0) nin_relu(c.t[0], c.t[3], (int64_t)c.p[4]);
+  else nin_step(c.t[0], c.t[3], (int64_t)c.p[4], (float)c.p[6]);
   return NULL;
 }
 
 /* params: [a, b, -, y, rows, cols, op (NIN_ADD, NIN_MUL), ...]: y[r, c] = a[r, c] op b[c] */
 static napi_value js_binary(napi_env env, napi_callback_info info) {
-  char *base; size_t len; double p[NUM_PARAMS];
-  if (!read_args(env, info, &base, &len, p)) return NULL;
-  const int64_t rows = (int64_t)p[4], cols = (int64_t)p[5];
-  float *a = at(env, base, len, p[0], rows * cols);
-  float *b = a ? at(env, base, len, p[1], cols) : NULL;
-  float *y = b ? at(env, base, len, p[3], rows * cols) : NULL;
-  if (!y) return NULL;
-  nin_binary(p[6] == 0 ? NIN_ADD : NIN_MUL, a, b, y, rows, cols);
+  Call c;
+  if (!begin(env, info, "mc-m", &c)) return NULL;
+  nin_binary(c.p[6] == 0 ? NIN_ADD : NIN_MUL, c.t[0], c.t[1], c.t[3], (int64_t)c.p[4], (int64_t)c.p[5]);
   return NULL;
 }
 

@@ -64,22 +64,14 @@ void nin_binary(int op, const float *a, const float *restrict b, float *y, int64
 
 static int64_t sum_blocks(int64_t rows) { return rows < SUM_BLOCKS ? (rows > 0 ? rows : 1) : SUM_BLOCKS; }
 
-/* out[c] = partial[0][c] + partial[1][c] + ... in block order; frees partial. */
-static void reduce_partials(float *partial, float *restrict out, int64_t blocks, int64_t cols) {
-  memcpy(out, partial, (size_t)cols * sizeof(float));
-  for (int64_t k = 1; k < blocks; k++) {
-    const float *restrict p = partial + k * cols;
-    for (int64_t c = 0; c < cols; c++) out[c] += p[c];
-  }
-  free(partial);
-}
-
 /*
- * out[c] = sum over rows of x[rows, cols] (a bias gradient: all leading axes summed). Each of
- * SUM_BLOCKS blocks of rows is summed in order into its own partial row, then the partials
- * in block order. Returns 0 when out of memory (nothing written).
+ * The one way rows are summed: out[c] = sum over r of z[r, c], where z = x, or, with y given,
+ * z = x * step(y) (as tfjs computes it: NaN where y is NaN), also written to dz. Each of
+ * sum_blocks(rows) blocks of rows is summed in order into its own partial row, then the
+ * partials in block order. Returns 0 when out of memory (nothing written).
  */
-int nin_sum_rows(const float *restrict x, float *restrict out, int64_t rows, int64_t cols) {
+static int block_sum(const float *restrict x, const float *restrict y, float *restrict dz, float *restrict out,
+                     int64_t rows, int64_t cols) {
   const int64_t blocks = sum_blocks(rows);
   float *partial = (float *)calloc((size_t)(blocks * cols), sizeof(float));
   if (!partial) return 0;
@@ -87,41 +79,42 @@ int nin_sum_rows(const float *restrict x, float *restrict out, int64_t rows, int
   for (int64_t k = 0; k < blocks; k++) {
     float *restrict p = partial + k * cols;
     for (int64_t r = rows * k / blocks; r < rows * (k + 1) / blocks; r++) {
-      const float *restrict row = x + r * cols;
+      const float *restrict xr = x + r * cols;
+      if (y == NULL) {
 #pragma omp simd
-      for (int64_t c = 0; c < cols; c++) p[c] += row[c];
-    }
-  }
-  reduce_partials(partial, out, blocks, cols);
-  return 1;
-}
-
-/*
- * The backward pass of y = relu(conv + bias) up to the convolution's own gradients, in one
- * pass: dz = dy * step(y) (as tfjs computes it: NaN where y is NaN) and db = sum over rows of
- * dz, summed exactly as nin_sum_rows sums. Returns 0 when out of memory (nothing written).
- */
-int nin_relu_backprop(const float *restrict dy, const float *restrict y, float *restrict dz, float *restrict db,
-                      int64_t rows, int64_t cols) {
-  const int64_t blocks = sum_blocks(rows);
-  float *partial = (float *)calloc((size_t)(blocks * cols), sizeof(float));
-  if (!partial) return 0;
-#pragma omp parallel for schedule(static)
-  for (int64_t k = 0; k < blocks; k++) {
-    float *restrict p = partial + k * cols;
-    for (int64_t r = rows * k / blocks; r < rows * (k + 1) / blocks; r++) {
-      const float *restrict dyr = dy + r * cols, *restrict yr = y + r * cols;
+        for (int64_t c = 0; c < cols; c++) p[c] += xr[c];
+        continue;
+      }
+      const float *restrict yr = y + r * cols;
       float *restrict dzr = dz + r * cols;
 #pragma omp simd
       for (int64_t c = 0; c < cols; c++) {
         const float v = yr[c];
         const float step = v > 0.0f ? 1.0f : 0.0f;
-        const float z = dyr[c] * (v != v ? v : step); /* step(NaN) = NaN */
+        const float z = xr[c] * (v != v ? v : step); /* step(NaN) = NaN */
         dzr[c] = z;
         p[c] += z;
       }
     }
   }
-  reduce_partials(partial, db, blocks, cols);
+  memcpy(out, partial, (size_t)cols * sizeof(float));
+  for (int64_t k = 1; k < blocks; k++) {
+    const float *restrict pk = partial + k * cols;
+    for (int64_t c = 0; c < cols; c++) out[c] += pk[c];
+  }
+  free(partial);
   return 1;
+}
+
+/* out[c] = sum over rows of x[rows, cols]: a bias gradient, all leading axes summed. */
+int nin_sum_rows(const float *x, float *out, int64_t rows, int64_t cols) {
+  return block_sum(x, NULL, NULL, out, rows, cols);
+}
+
+/*
+ * The backward pass of y = relu(conv + bias) up to the convolution's own gradients, in one
+ * pass: dz = dy * step(y) and db = the column sums of dz, summed as nin_sum_rows sums.
+ */
+int nin_relu_backprop(const float *dy, const float *y, float *dz, float *db, int64_t rows, int64_t cols) {
+  return block_sum(dy, y, dz, db, rows, cols);
 }
