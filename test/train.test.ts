@@ -188,7 +188,7 @@ test('a learning rate far too large diverges with a DivergedError saying where a
       (err: unknown) => {
         assert.ok(err instanceof DivergedError, `expected a DivergedError, got ${String(err)}`);
         assert.equal(err.name, 'DivergedError');
-        assert.match(err.message, /the loss is (NaN|-?Infinity) at epoch 1, step \d of 4/);
+        assert.match(err.message, /^training diverged at epoch 1, step \d of 4: the loss is (NaN|-?Infinity); /);
         assert.match(err.message, /smaller learning rate than 1000000/);
         assert.match(err.message, /--lr 100000\b/);
         const step = Number(/step (\d)/.exec(err.message)![1]);
