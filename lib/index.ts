@@ -29,6 +29,7 @@ export * from './checkpoint';
 export * from './evaluate';
 export * from './classMaps';
 export * from './classBlockLift';
+export * from './fusedTraining';
 export { main as runCli } from './cli';
 export * from './bench';
 export * from './timeBudget';
