@@ -5,14 +5,14 @@
  * gradient tape. While it trains, every convolution of NiN costs five memory passes besides
  * the convolution itself: bias Add and Relu forward, Step, Multiply and the bias Sum backward.
  * With the native kernels (lib/kernels/native.ts), `trainingForward` runs each ReLU
- * convolution as FusedConv2D forward (oneDNN adds the bias and applies the ReLU as it writes
- * the output) and one NinReluBackprop pass backward (the ReLU gradient and the bias gradient
- * together), then the convolution's two gradients. The first convolution skips the gradient
+ * convolution as FusedConv2D forward (oneDNN adds the bias as it writes the output; one
+ * native pass applies the ReLU) and one NinReluBackprop pass backward (the ReLU gradient and
+ * the bias gradient together), then the convolution's two gradients. The first convolution skips the gradient
  * of its input: it is the images.
  *
  * The results are those of `model.apply(x, { training: true })` up to rounding (the bias is
- * added inside the convolution). Without the native
- * kernels, `trainingForward` is `model.apply`.
+ * added inside the convolution). Without the native kernels, `trainingForward` is
+ * `model.apply`.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';

@@ -142,6 +142,13 @@ function params(offsets: number[], info: backend_util.Conv2DInfo, flag = 0): Flo
   ]);
 }
 
+/** Params for the addon's non-convolution calls: four tensor offsets (-1: none), then `rest`, zero-padded. */
+function flatParams(offsets: number[], ...rest: number[]): Float64Array {
+  const p = new Float64Array(18);
+  p.set([...offsets, ...rest]);
+  return p;
+}
+
 /** NHWC, dilation 1, float32: what the native code handles. */
 function supported(dataFormat: string, dilations: number | [number, number] | undefined, ...ts: TensorInfo[]): boolean {
   const d = dilations === undefined ? [1, 1] : typeof dilations === 'number' ? [dilations, dilations] : dilations;
@@ -215,12 +222,12 @@ const maxPool: KernelFunc = (args) => {
   const backend = args.backend as BackendWasm;
   const { x } = args.inputs as { x: TensorInfo };
   const { filterSize, strides, pad, dimRoundingMode } = args.attrs as unknown as MaxPoolAttrs;
-  if (!addon!.maxPool || !supported('NHWC', 1, x)) return replaced.original('MaxPool')(args);
+  if (!supported('NHWC', 1, x)) return replaced.original('MaxPool')(args);
   const info = backend_util.computePool2DInfo(x.shape as [number, number, number, number],
     filterSize, strides, 1, pad, dimRoundingMode);
   const out = backend.makeOutput(info.outShape, 'float32');
   if (info.outShape.some((d) => d === 0)) return out;
-  addon!.maxPool(heap(backend), params([offsetOf(backend, x), -1, -1, offsetOf(backend, out)], info));
+  addon!.maxPool!(heap(backend), params([offsetOf(backend, x), -1, -1, offsetOf(backend, out)], info));
   return out;
 };
 
@@ -253,9 +260,7 @@ const sum: KernelFunc = (args) => {
   const rows = util.sizeFromShape(x.shape.slice(0, k));
   const cols = util.sizeFromShape(rest);
   if (cols === 0) return out;
-  addon!.sumRows(heap(backend), Float64Array.from([
-    offsetOf(backend, x), -1, -1, offsetOf(backend, out), rows, cols, ...new Array(12).fill(0),
-  ]));
+  addon!.sumRows(heap(backend), flatParams([offsetOf(backend, x), -1, -1, offsetOf(backend, out)], rows, cols));
   return out;
 };
 
@@ -271,12 +276,11 @@ function unary(name: 'Relu' | 'Step', op: number): KernelFunc {
   return (args) => {
     const backend = args.backend as BackendWasm;
     const { x } = args.inputs as { x: TensorInfo };
-    if (!addon!.unary || !large(x)) return replaced.original(name)(args);
+    if (!large(x)) return replaced.original(name)(args);
     const out = backend.makeOutput(x.shape, 'float32');
     const alpha = name === 'Step' ? (args.attrs as unknown as StepAttrs).alpha : 0;
-    addon!.unary(heap(backend), Float64Array.from([
-      offsetOf(backend, x), -1, -1, offsetOf(backend, out), util.sizeFromShape(x.shape), op, alpha, ...new Array(11).fill(0),
-    ]));
+    addon!.unary!(heap(backend), flatParams([offsetOf(backend, x), -1, -1, offsetOf(backend, out)],
+      util.sizeFromShape(x.shape), op, alpha));
     return out;
   };
 }
@@ -293,13 +297,11 @@ function binary(name: 'Add' | 'Multiply', op: number): KernelFunc {
     const last = big.shape[big.shape.length - 1];
     const same = util.arraysEqual(big.shape, small.shape);
     const bias = small.shape.length === 1 && big.shape.length > 1 && small.shape[0] === last;
-    if (!addon!.binary || !large(big) || small.dtype !== 'float32' || !(same || bias)) return replaced.original(name)(args);
+    if (!large(big) || small.dtype !== 'float32' || !(same || bias)) return replaced.original(name)(args);
     const out = backend.makeOutput(big.shape, 'float32');
     const size = util.sizeFromShape(big.shape);
-    addon!.binary(heap(backend), Float64Array.from([
-      offsetOf(backend, big), offsetOf(backend, small), -1, offsetOf(backend, out),
-      same ? 1 : size / last, same ? size : last, op, ...new Array(11).fill(0),
-    ]));
+    addon!.binary!(heap(backend), flatParams([offsetOf(backend, big), offsetOf(backend, small), -1, offsetOf(backend, out)],
+      same ? 1 : size / last, same ? size : last, op));
     return out;
   };
 }
@@ -312,12 +314,15 @@ const reluBackprop: KernelFunc = (args) => {
   const dz = backend.makeOutput(y.shape, 'float32');
   const db = backend.makeOutput([cols], 'float32');
   if (cols > 0) {
-    addon!.reluBackprop!(heap(backend), Float64Array.from([
-      offsetOf(backend, dy), offsetOf(backend, y), offsetOf(backend, db), offsetOf(backend, dz), size / cols, cols,
-      ...new Array(12).fill(0),
-    ]));
+    addon!.reluBackprop!(heap(backend), flatParams(
+      [offsetOf(backend, dy), offsetOf(backend, y), offsetOf(backend, db), offsetOf(backend, dz)], size / cols, cols));
   }
   return [dz, db];
+};
+
+/** Kernels that need an addon function older builds lack: not registered without it (wasm's stay). */
+const NEEDS: Partial<Record<(typeof KERNELS)[number], keyof Addon>> = {
+  MaxPool: 'maxPool', Relu: 'unary', Step: 'unary', Add: 'binary', Multiply: 'binary', [RELU_BACKPROP]: 'reluBackprop',
 };
 
 const NATIVE: Record<(typeof KERNELS)[number], KernelFunc> = {
@@ -344,7 +349,7 @@ export function registerNativeConvolutions(threads?: number): NativeConvStatus {
   const lib = loadAddon();
   if (!lib) return { active: false, description: `native convolutions unavailable (${loadError})` };
   if (threads !== undefined) lib.threads(threads);
-  const names = KERNELS.filter((name) => name !== RELU_BACKPROP || lib.reluBackprop !== undefined);
+  const names = KERNELS.filter((name) => { const need = NEEDS[name]; return need === undefined || lib[need] !== undefined; });
   replaced.install(Object.fromEntries(names.map((name) => [name, () => NATIVE[name]])), [RELU_BACKPROP]);
   const n = lib.threads();
   const name = (lib.library?.() ?? 'OpenBLAS').startsWith('oneDNN') ? 'oneDNN + OpenBLAS' : 'OpenBLAS';
