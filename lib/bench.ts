@@ -7,7 +7,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { positiveInt, withDefaults } from './validate';
 import type * as tfl from '@tensorflow/tfjs-layers';
-import { checkInputSize, countFlops, countParams, nin } from './model';
+import { checkInputSize, countFlops, countParams, logitsOf, nin } from './model';
 import { autoMicroBatchSize, sgdStep } from './train';
 import { nativeConvLibrary, nativeConvolutionsActive, sgemmGflops } from './kernels/native';
 import type { TrainConfig } from './trainConfig';
@@ -79,7 +79,7 @@ export function benchmark(partial: Partial<BenchConfig> = {}): BenchResult {
   const x = tf.randomUniform([c.batchSize, c.resize, c.resize, 1], 0, 1, 'float32', 1); // NHWC
   const y = tf.randomUniform([c.batchSize], 0, 10, 'int32', 2);
   try {
-    const forward = () => tf.tidy(() => { (model.predict(x) as tf.Tensor).dataSync(); });
+    const forward = () => tf.tidy(() => { logitsOf(model, x).dataSync(); });
     const micro = autoMicroBatchSize(model, c.batchSize);
     const trainStep = () => { sgdStep(model, optimizer, x as tf.Tensor4D, y as tf.Tensor1D, micro); };
     const fwd = timed(forward, c.steps);
@@ -147,7 +147,7 @@ export async function resourceUse(model: tfl.LayersModel, batchSize: number): Pr
     const micro = autoMicroBatchSize(model, batchSize);
     const held = model.weights.reduce((sum, v) => sum + v.read().size * 4, 0) + (x.size + y.size) * 4;
     const train = await peakAbove(() => { sgdStep(model, optimizer, x as tf.Tensor4D, y as tf.Tensor1D, micro); });
-    const predict = await peakAbove(() => { tf.tidy(() => { (model.predict(x, { batchSize }) as tf.Tensor).dataSync(); }); });
+    const predict = await peakAbove(() => { tf.tidy(() => { logitsOf(model, x).dataSync(); }); });
     return {
       params: countParams(model),
       flopsPerImage: countFlops(model),

@@ -6,6 +6,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { batches, FASHION_MNIST_CLASSES, FashionMnistSplit } from './data/fashionMnist';
 import { logitSpread } from './health';
+import { logitsOf } from './model';
 import { ConfigError, positiveInt } from './validate';
 
 /** Number of rows of `logits` whose argmax equals the label. */
@@ -19,7 +20,7 @@ export function evaluateAccuracy(
 ): number {
   let correct = 0;
   for (const { xs, ys } of batches(split, { ...options, shuffle: false, seed: 0, epoch: 0 })) {
-    const right = tf.tidy(() => countCorrect(model.predict(xs) as tf.Tensor2D, ys));
+    const right = tf.tidy(() => countCorrect(logitsOf(model, xs), ys));
     correct += right.dataSync()[0];
     tf.dispose([xs, ys, right]);
   }
@@ -36,7 +37,7 @@ export function predict(
   const sub: FashionMnistSplit = { ...split, count: Math.min(count, split.count) };
   const out: number[] = [];
   for (const { xs, ys } of batches(sub, { batchSize, resize, shuffle: false, seed: 0, epoch: 0 })) {
-    const classes = tf.tidy(() => tf.argMax(model.predict(xs) as tf.Tensor2D, 1));
+    const classes = tf.tidy(() => tf.argMax(logitsOf(model, xs), 1));
     out.push(...classes.dataSync());
     tf.dispose([xs, ys, classes]);
   }
@@ -152,7 +153,7 @@ export function ignoresInput(model: tfl.LayersModel, split: FashionMnistSplit, b
   if (split.count < 2) return false;
   const first = batches(split, { batchSize: Math.max(2, batchSize), resize: modelInputSize(model), shuffle: false, seed: 0, epoch: 0 }).next();
   if (first.done) return false;
-  const spread = tf.tidy(() => logitSpread(model.predict(first.value.xs) as tf.Tensor2D));
+  const spread = tf.tidy(() => logitSpread(logitsOf(model, first.value.xs)));
   const flat = spread.dataSync()[0] === 0;
   tf.dispose([spread, first.value.xs, first.value.ys]);
   return flat;

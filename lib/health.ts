@@ -19,6 +19,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
+import { logitsOf } from './model';
 import { positiveInt, withDefaults } from './validate';
 
 export interface HealthConfig {
@@ -161,7 +162,7 @@ export class HealthMonitor {
   checkEpochEnd(xs: tf.Tensor4D, vitals: StepVitals, position: StepPosition): number[] {
     this.checkWeights(vitals, position);
     const [spread, max] = tf.tidy(() => {
-      const logits = this.model.predict(xs) as tf.Tensor2D;
+      const logits = logitsOf(this.model, xs);
       return [logitSpread(logits), tf.max(logits, 0)];
     });
     const flat = spread.dataSync()[0] === 0;

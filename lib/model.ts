@@ -286,3 +286,12 @@ export function firstLayerFilters(model: tfl.LayersModel): { kernel: Float32Arra
   const [size, , , count] = kernel.shape;
   return { kernel: Float32Array.from(kernel.dataSync() as Float32Array), size, count };
 }
+
+/**
+ * The model's logits for a batch `xs` [N, H, W, C] in inference mode (no dropout), in one
+ * forward pass. (`model.predict` alone would cut the batch into passes of 32 images, which
+ * is slower and not what a "batch of N" means.)
+ */
+export function logitsOf(model: tfl.LayersModel, xs: tf.Tensor): tf.Tensor2D {
+  return model.predict(xs, { batchSize: Math.max(1, xs.shape[0]) }) as tf.Tensor2D;
+}

@@ -55,7 +55,7 @@ function silentClasses(model, test, resize) {
   const tf = require('@tensorflow/tfjs-core');
   const sub = { ...test, count: Math.min(512, test.count) };
   const { value } = nin.batches(sub, { batchSize: sub.count, resize, shuffle: false, seed: 0, epoch: 0 }).next();
-  const max = tf.tidy(() => tf.max(model.predict(value.xs), 0));
+  const max = tf.tidy(() => tf.max(nin.logitsOf(model, value.xs), 0));
   const dead = Array.from(max.dataSync()).flatMap((m, k) => (m === 0 ? [k] : []));
   tf.dispose([max, value.xs, value.ys]);
   return dead;

@@ -14,6 +14,7 @@ import {
   featureMapSize,
   formatLayerSummary,
   layerSummary,
+  logitsOf,
   nin,
   ninBlock,
   probeOutputShape,
@@ -369,4 +370,26 @@ test('at initialisation, classBlockBias 0.1 lifts the class scores from about 1e
   assert.ok(dead(zero) > dead(lifted), `dead class channels: ${dead(zero)} with bias 0, ${dead(lifted)} with 0.1`);
   assert.ok(zero.every((r) => r.mean < 1e-2) && lifted.every((r) => r.mean > 0.05), 'score scale');
   xs.dispose();
+});
+
+test('logitsOf runs a batch in one forward pass (model.predict alone cuts it into passes of 32) and equals predict', async () => {
+  const model = nin({ inputSize: 67 });
+  const xs = tf.randomUniform([40, 67, 67, 1], 0, 1, 'float32', 5) as tf.Tensor4D;
+  try {
+    const convolutions = model.layers.filter((l) => l.getClassName() === 'Conv2D').length;
+    const before = tf.memory().numTensors;
+    const info = await tf.profile(() => { tf.dispose(logitsOf(model, xs)); });
+    const convKernels = info.kernels.filter((k) => /Conv2D/.test(k.name)).length;
+    assert.equal(convKernels, convolutions, 'one convolution kernel per layer for the whole batch');
+    const gap = tf.tidy(() => {
+      const mine = logitsOf(model, xs);
+      assert.deepEqual(mine.shape, [40, 10]);
+      return tf.max(tf.abs(tf.sub(mine, model.predict(xs) as tf.Tensor))).dataSync()[0];
+    });
+    assert.ok(gap < 1e-5, `largest difference ${gap}`);
+    assert.equal(tf.memory().numTensors, before);
+  } finally {
+    xs.dispose();
+    model.dispose();
+  }
 });
