@@ -7,8 +7,9 @@
  * With the native kernels (lib/kernels/native.ts), `trainingForward` runs each ReLU
  * convolution as FusedConv2D forward (oneDNN adds the bias as it writes the output; one
  * native pass applies the ReLU) and one NinReluBackprop pass backward (the ReLU gradient and
- * the bias gradient together), then the convolution's two gradients. The first convolution skips the gradient
- * of its input: it is the images.
+ * the bias gradient together), then the convolution's two gradients; a max-pool that follows a
+ * ReLU convolution joins it, its gradient and the ReLU's one pass (NinMaxPoolReluBackprop).
+ * The first convolution skips the gradient of its input: it is the images.
  *
  * The results are those of `model.apply(x, { training: true })` up to rounding (the bias is
  * added inside the convolution). Without the native kernels, `trainingForward` is
@@ -16,12 +17,27 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
-import { RELU_BACKPROP } from './kernels/native';
+import { POOL_RELU_BACKPROP, RELU_BACKPROP } from './kernels/native';
 
 /** The convolution settings a fused layer runs with. */
 interface ConvSpec {
   strides: [number, number];
   pad: 'valid' | 'same';
+}
+
+/** A max-pool that follows a fused convolution (MaxPool's attrs). */
+interface PoolSpec {
+  filterSize: [number, number];
+  strides: [number, number];
+  pad: 'valid' | 'same';
+}
+
+/** A layer's fields this module reads (tfjs-layers' MaxPooling2D config). */
+interface MaxPooling2DConfig {
+  poolSize: [number, number];
+  strides: [number, number];
+  padding: 'valid' | 'same';
+  dataFormat: string;
 }
 
 /** A layer's fields this module reads (tfjs-layers' Conv2D config). */
@@ -48,18 +64,31 @@ function fusableConv(layer: tfl.layers.Layer): ConvSpec | undefined {
   return ok ? { strides: c.strides, pad: c.padding } : undefined;
 }
 
+/** The layer's pooling settings when it is an NHWC max-pool and the fused pool gradient exists; else undefined. */
+function fusablePool(layer: tfl.layers.Layer | undefined): PoolSpec | undefined {
+  if (layer === undefined || layer.getClassName() !== 'MaxPooling2D') return undefined;
+  if (tf.getKernel(POOL_RELU_BACKPROP, tf.getBackend()) === undefined) return undefined;
+  const c = layer.getConfig() as unknown as MaxPooling2DConfig;
+  return c.dataFormat === 'channelsLast' ? { filterSize: c.poolSize, strides: c.strides, pad: c.padding } : undefined;
+}
+
 /**
  * relu(conv(x, kernel) + bias) as one kernel, with a gradient for `kernel` and `bias`, and for
- * `x` when `inputGrad` (NHWC). Needs the native kernels (see fusedTrainingAvailable).
+ * `x` when `inputGrad` (NHWC). With `pool`, the max-pool that follows as well: its gradient and
+ * the ReLU's are one pass. Needs the native kernels (see fusedTrainingAvailable).
  */
-export function convBiasRelu(x: tf.Tensor4D, kernel: tf.Tensor4D, bias: tf.Tensor1D, spec: ConvSpec, inputGrad: boolean): tf.Tensor4D {
+export function convBiasRelu(
+  x: tf.Tensor4D, kernel: tf.Tensor4D, bias: tf.Tensor1D, spec: ConvSpec, inputGrad: boolean, pool?: PoolSpec,
+): tf.Tensor4D {
   const engine = tf.engine();
   const conv = { strides: spec.strides, pad: spec.pad, dataFormat: 'NHWC' };
   const fused = { ...conv, dilations: [1, 1], activation: 'relu', leakyreluAlpha: 0 };
   // What the backward pass reads must go through `save`: the forward pass's tensors are
   // disposed before backpropagation starts (tfjs keeps clones of saved ones).
   const backward = (dy: tf.Tensor4D, [xs, w, y]: tf.Tensor[]): tf.Tensor[] => tf.tidy(() => {
-    const [dz, db] = engine.runKernel(RELU_BACKPROP, { dy, y }, {}) as tf.Tensor[];
+    const [dz, db] = (pool === undefined
+      ? engine.runKernel(RELU_BACKPROP, { dy, y }, {})
+      : engine.runKernel(POOL_RELU_BACKPROP, { dy, y }, { ...pool })) as tf.Tensor[];
     const dw = engine.runKernel('Conv2DBackpropFilter', { x: xs, dy: dz }, { ...conv, filterShape: w.shape }) as tf.Tensor;
     if (!inputGrad) return [dw, db];
     const dx = engine.runKernel('Conv2DBackpropInput', { dy: dz, filter: w }, { ...conv, inputShape: xs.shape }) as tf.Tensor;
@@ -68,7 +97,8 @@ export function convBiasRelu(x: tf.Tensor4D, kernel: tf.Tensor4D, bias: tf.Tenso
   const forward = (w: tf.Tensor4D, b: tf.Tensor1D, save: tf.GradSaveFunc) => {
     const y = engine.runKernel('FusedConv2D', { x, filter: w, bias: b }, fused) as tf.Tensor4D;
     save([x, w, y]);
-    return { value: y, gradFunc: backward };
+    const value = pool === undefined ? y : engine.runKernel('MaxPool', { x: y }, { ...pool }) as tf.Tensor4D;
+    return { value, gradFunc: backward };
   };
   if (!inputGrad) return tf.customGrad(forward as never)(kernel, bias) as tf.Tensor4D;
   // x is an argument here so that its gradient flows on; `forward` reads the same tensor.
@@ -84,11 +114,17 @@ export function convBiasRelu(x: tf.Tensor4D, kernel: tf.Tensor4D, bias: tf.Tenso
 export function trainingForward(model: tfl.LayersModel, x: tf.Tensor4D): tf.Tensor {
   if (!fusedTrainingAvailable() || model.getClassName() !== 'Sequential') return model.apply(x, { training: true }) as tf.Tensor;
   let out: tf.Tensor = x;
-  for (const layer of model.layers) {
-    const spec = fusableConv(layer);
-    out = spec === undefined
-      ? layer.apply(out, { training: true }) as tf.Tensor
-      : convBiasRelu(out as tf.Tensor4D, layer.weights[0].read() as tf.Tensor4D, layer.weights[1].read() as tf.Tensor1D, spec, out !== x);
+  const layers = model.layers;
+  for (let i = 0; i < layers.length; i++) {
+    const spec = fusableConv(layers[i]);
+    if (spec === undefined) {
+      out = layers[i].apply(out, { training: true }) as tf.Tensor;
+      continue;
+    }
+    const pool = fusablePool(layers[i + 1]);
+    const [kernel, bias] = layers[i].weights.map((v) => v.read());
+    out = convBiasRelu(out as tf.Tensor4D, kernel as tf.Tensor4D, bias as tf.Tensor1D, spec, out !== x, pool);
+    if (pool !== undefined) i++;
   }
   return out;
 }

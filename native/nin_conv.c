@@ -206,49 +206,66 @@ static void max_pool(const float *x, float *y, const Geometry *g) {
 #define POOL_TILE 256
 
 /*
- * Max-pool gradient: each dy goes to the first maximum of its window in x (scanning rows,
- * then columns, as tfjs does; ties are common after a ReLU; NaN is never a maximum). x
- * [N,H,W,C], dy/dx as usual. Each window position is compared for a tile of channels at once.
+ * Max-pool gradient of one image: each dy goes to the first maximum of its window in x
+ * (scanning rows, then columns, as tfjs does; ties are common after a ReLU; NaN is never a
+ * maximum). img [H,W,C] and dimg (zeroed here) are the image's x and dx, d its dy [OH,OW,C].
+ * Each window position is compared for a tile of channels at once.
  */
-static void max_pool_grad(const float *x, const float *dy, float *dx, const Geometry *g) {
+static void pool_grad_image(const float *img, const float *d, float *dimg, const Geometry *g) {
   const int64_t c = g->ci;
-  memset(dx, 0, (size_t)(g->n * g->h * g->w * c) * sizeof(float));
-  /* Images are independent (each writes only its own dx): one per thread, same result. */
-#pragma omp parallel for schedule(static)
-  for (int64_t n = 0; n < g->n; n++) {
-    const float *img = x + n * g->h * g->w * c;
-    float *dimg = dx + n * g->h * g->w * c;
-    float best[POOL_TILE];
-    int32_t where[POOL_TILE];
-    for (int64_t oh = 0; oh < g->oh; oh++) {
-      for (int64_t ow = 0; ow < g->ow; ow++) {
-        const float *d = dy + ((n * g->oh + oh) * g->ow + ow) * c;
-        for (int64_t c0 = 0; c0 < c; c0 += POOL_TILE) {
-          const int64_t nc = c - c0 < POOL_TILE ? c - c0 : POOL_TILE;
-          for (int64_t k = 0; k < nc; k++) { best[k] = -INFINITY; where[k] = -1; }
-          for (int64_t kh = 0; kh < g->kh; kh++) {
-            const int64_t ih = oh * g->sh + kh - g->pt;
-            if (ih < 0 || ih >= g->h) continue;
-            for (int64_t kw = 0; kw < g->kw; kw++) {
-              const int64_t iw = ow * g->sw + kw - g->pl;
-              if (iw < 0 || iw >= g->w) continue;
-              const int32_t pos = (int32_t)(ih * g->w + iw);
-              const float *v = img + pos * c + c0;
-              for (int k = 0; k < (int)nc; k++) { /* branch-free, so that it vectorizes */
-                const float vk = v[k], bk = best[k];
-                const int32_t more = -(int32_t)(vk > bk);
-                best[k] = vk > bk ? vk : bk;
-                where[k] = (pos & more) | (where[k] & ~more);
-              }
+  float best[POOL_TILE];
+  int32_t where[POOL_TILE];
+  memset(dimg, 0, (size_t)(g->h * g->w * c) * sizeof(float));
+  for (int64_t oh = 0; oh < g->oh; oh++) {
+    for (int64_t ow = 0; ow < g->ow; ow++, d += c) {
+      for (int64_t c0 = 0; c0 < c; c0 += POOL_TILE) {
+        const int64_t nc = c - c0 < POOL_TILE ? c - c0 : POOL_TILE;
+        for (int64_t k = 0; k < nc; k++) { best[k] = -INFINITY; where[k] = -1; }
+        for (int64_t kh = 0; kh < g->kh; kh++) {
+          const int64_t ih = oh * g->sh + kh - g->pt;
+          if (ih < 0 || ih >= g->h) continue;
+          for (int64_t kw = 0; kw < g->kw; kw++) {
+            const int64_t iw = ow * g->sw + kw - g->pl;
+            if (iw < 0 || iw >= g->w) continue;
+            const int32_t pos = (int32_t)(ih * g->w + iw);
+            const float *v = img + pos * c + c0;
+            for (int k = 0; k < (int)nc; k++) { /* branch-free, so that it vectorizes */
+              const float vk = v[k], bk = best[k];
+              const int32_t more = -(int32_t)(vk > bk);
+              best[k] = vk > bk ? vk : bk;
+              where[k] = (pos & more) | (where[k] & ~more);
             }
           }
-          for (int64_t k = 0; k < nc; k++) {
-            if (where[k] >= 0) dimg[where[k] * c + c0 + k] += d[c0 + k];
-          }
+        }
+        for (int64_t k = 0; k < nc; k++) {
+          if (where[k] >= 0) dimg[where[k] * c + c0 + k] += d[c0 + k];
         }
       }
     }
   }
+}
+
+/* Max-pool gradient, x [N,H,W,C], dy/dx as usual. Images are independent: one per thread, same result. */
+static void max_pool_grad(const float *x, const float *dy, float *dx, const Geometry *g) {
+  const int64_t in = g->h * g->w * g->ci, out = g->oh * g->ow * g->ci;
+#pragma omp parallel for schedule(static)
+  for (int64_t n = 0; n < g->n; n++) pool_grad_image(x + n * in, dy + n * out, dx + n * in, g);
+}
+
+/*
+ * The backward pass of maxpool(y) with y = relu(conv + bias), up to the convolution's own
+ * gradients: dz = maxpool_grad(dy) * step(y) and db = the column sums of dz, the same bits as
+ * MaxPoolGrad, then NinReluBackprop (nin_relu_backprop). Each image's gradient is masked
+ * while it is still in cache; returns 0 when out of memory.
+ */
+static int pool_relu_backprop(const float *dy, const float *y, float *dz, float *db, const Geometry *g) {
+  const int64_t in = g->h * g->w * g->ci, out = g->oh * g->ow * g->ci;
+#pragma omp parallel for schedule(static)
+  for (int64_t n = 0; n < g->n; n++) {
+    pool_grad_image(y + n * in, dy + n * out, dz + n * in, g);
+    nin_relu_mask(dz + n * in, y + n * in, in);
+  }
+  return nin_sum_rows(dz, db, g->n * g->h * g->w, g->ci);
 }
 
 /* ---- N-API glue ---------------------------------------------------------------------------- */
@@ -386,6 +403,14 @@ static napi_value js_max_pool_grad(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* params: [dy, y, db, dz, geometry (co = ci)...] */
+static napi_value js_pool_relu_backprop(napi_env env, napi_callback_info info) {
+  Call c;
+  if (!begin(env, info, "yxbx", &c)) return NULL;
+  if (!pool_relu_backprop(c.t[0], c.t[1], c.t[3], c.t[2], &c.g)) napi_throw_error(env, NULL, "nin_conv: out of memory for poolReluBackprop");
+  return NULL;
+}
+
 /* params: [x, -, -, y, geometry (co = ci)...] */
 static napi_value js_max_pool(napi_env env, napi_callback_info info) {
   Call c;
@@ -507,6 +532,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"sumRows", NULL, js_sum_rows, NULL, NULL, NULL, napi_default, NULL},
       {"unary", NULL, js_unary, NULL, NULL, NULL, napi_default, NULL},
       {"reluBackprop", NULL, js_relu_backprop, NULL, NULL, NULL, napi_default, NULL},
+      {"poolReluBackprop", NULL, js_pool_relu_backprop, NULL, NULL, NULL, napi_default, NULL},
       {"binary", NULL, js_binary, NULL, NULL, NULL, napi_default, NULL},
       {"threads", NULL, js_threads, NULL, NULL, NULL, napi_default, NULL},
       {"library", NULL, js_library, NULL, NULL, NULL, napi_default, NULL},

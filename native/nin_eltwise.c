@@ -59,6 +59,18 @@ void nin_binary(int op, const float *a, const float *restrict b, float *y, int64
   }
 }
 
+/* The gradient through y = relu(z): dy * step(y), as tfjs computes it (step(NaN) = NaN). */
+static inline float relu_grad(float dy, float y) {
+  const float step = y > 0.0f ? 1.0f : 0.0f;
+  return dy * (y != y ? y : step);
+}
+
+/* dz *= step(y) in place, element by element (one thread: the caller splits the work). */
+void nin_relu_mask(float *restrict dz, const float *restrict y, int64_t n) {
+#pragma omp simd
+  for (int64_t i = 0; i < n; i++) dz[i] = relu_grad(dz[i], y[i]);
+}
+
 /* Blocks the rows of a sum are cut into: fixed, so the rounding is the same on any core count. */
 #define SUM_BLOCKS 32
 
@@ -89,9 +101,7 @@ static int block_sum(const float *restrict x, const float *restrict y, float *re
       float *restrict dzr = dz + r * cols;
 #pragma omp simd
       for (int64_t c = 0; c < cols; c++) {
-        const float v = yr[c];
-        const float step = v > 0.0f ? 1.0f : 0.0f;
-        const float z = xr[c] * (v != v ? v : step); /* step(NaN) = NaN */
+        const float z = relu_grad(xr[c], yr[c]);
         dzr[c] = z;
         p[c] += z;
       }

@@ -9,5 +9,6 @@ void nin_relu(const float *x, float *y, int64_t n);
 void nin_step(const float *x, float *y, int64_t n, float alpha);
 void nin_binary(int op, const float *a, const float *b, float *y, int64_t rows, int64_t cols);
 int nin_sum_rows(const float *x, float *out, int64_t rows, int64_t cols);
+void nin_relu_mask(float *dz, const float *y, int64_t n);
 int nin_relu_backprop(const float *dy, const float *y, float *dz, float *db, int64_t rows, int64_t cols);
 #endif

@@ -1,6 +1,6 @@
 /**
  * lib/fusedTraining.ts: a training forward pass with each ReLU convolution fused (FusedConv2D
- * forward, NinReluBackprop backward) gives model.apply's loss and gradients, runs the kernels
+ * forward, NinReluBackprop backward, or NinMaxPoolReluBackprop with the max-pool after it) gives model.apply's loss and gradients, runs the kernels
  * it claims to, skips the images' gradient, lets NaN reach the gradients, and leaks no tensors. Without
  * the native kernels it is model.apply itself.
  */
@@ -102,7 +102,9 @@ describe('fused training with the native kernels', { skip: built ? false : 'nati
     const profile = await tf.profile(() => { lossAndGrads(model, x, ys, true); });
     const count = (name: string) => profile.kernels.filter((k) => k.name === name).length;
     assert.equal(count('FusedConv2D'), 12); // four blocks of three convolutions
-    assert.equal(count('NinReluBackprop'), 12);
+    assert.equal(count('NinReluBackprop'), 9); // the last convolution of blocks 1-3 joins its max-pool:
+    assert.equal(count('NinMaxPoolReluBackprop'), 3);
+    assert.equal(count('MaxPoolGrad'), 0);
     assert.equal(count('Relu') + count('Step'), 0);
     const imageGrads = profile.kernels.filter((k) => k.name === 'Conv2DBackpropInput' && k.outputShapes[0]?.join() === x.shape.join());
     assert.equal(imageGrads.length, 0);

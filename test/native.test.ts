@@ -1,13 +1,15 @@
 /**
  * The native MaxPoolGrad, Sum and element-wise kernels (lib/kernels/native.ts) against the
- * `cpu` backend. The convolutions of the same addon are checked in wasmConvGrad.test.ts.
+ * `cpu` backend, and this project's two fused backward kernels (NinReluBackprop,
+ * NinMaxPoolReluBackprop) against the tfjs kernels they stand for. The convolutions of the
+ * same addon are checked in wasmConvGrad.test.ts.
  */
 import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as tf from '@tensorflow/tfjs-core';
 import { selectBackend } from '../lib/backend';
-import { nativeAddonPath } from '../lib/kernels/native';
+import { nativeAddonPath, POOL_RELU_BACKPROP, RELU_BACKPROP } from '../lib/kernels/native';
 import { mulberry32 } from '../lib/random';
 
 const built = fs.existsSync(nativeAddonPath());
@@ -148,5 +150,79 @@ describe('native MaxPoolGrad, Sum and element-wise kernels match the cpu backend
     for (let i = 0; i < 3; i++) { poolGrad(poolCases[0], 1); sumOf(sumCases[0], 1); elementwise(elementwiseCases[3], 1); }
     assert.equal(tf.memory().numTensors, before.numTensors);
     assert.equal(tf.memory().numBytes, before.numBytes);
+  });
+});
+
+/** The fused backward kernels' cases: [N, H, W, C] of y, and the pool that follows (none: NinReluBackprop). */
+interface FusedCase { shape: [number, number, number, number]; pool?: { k: number; s: number; pad: 'valid' | 'same' }; specials: boolean }
+const fusedCases: FusedCase[] = [
+  { shape: [3, 22, 22, 96], pool: { k: 3, s: 2, pad: 'valid' }, specials: true }, // NiN's first pool; fewer images than the sum's blocks
+  { shape: [40, 10, 10, 20], pool: { k: 3, s: 2, pad: 'valid' }, specials: false }, // more images than blocks, not a multiple: db compared
+  { shape: [2, 9, 9, 5], pool: { k: 2, s: 2, pad: 'same' }, specials: true },
+  { shape: [40, 6, 6, 7], specials: true },
+  { shape: [40, 6, 6, 7], specials: false },
+];
+
+/** y (special values in it if the case says so), the pool's output and a random output gradient dy. */
+function fusedInputs(c: FusedCase, seed: number): { y: tf.Tensor4D; pooled: tf.Tensor; dy: tf.Tensor; attrs: tf.NamedAttrMap } {
+  const n = c.shape.reduce((a, b) => a * b, 1);
+  const y = tf.tensor4d(c.specials ? specialValues(n, seed) : values(n, seed, 0.3), c.shape);
+  const p = c.pool;
+  const pooled = p ? tf.maxPool(y, p.k, p.s, p.pad) : y;
+  const dy = tf.tensor(values(pooled.size, seed + 1), pooled.shape);
+  return { y, pooled, dy, attrs: p ? { filterSize: [p.k, p.k], strides: [p.s, p.s], pad: p.pad } : {} };
+}
+
+/**
+ * [dz, db]: with `fused`, the project's kernel; else the tfjs kernels it stands for,
+ * MaxPoolGrad (if pooled), then dz = dx · step(y) and db = the sum of dz.
+ */
+function fusedBackward(c: FusedCase, seed: number, fused: boolean): Float32Array[] {
+  return tf.tidy(() => {
+    const { y, pooled, dy, attrs } = fusedInputs(c, seed);
+    if (fused) {
+      const out = tf.engine().runKernel(c.pool ? POOL_RELU_BACKPROP : RELU_BACKPROP, { dy, y }, attrs) as tf.Tensor[];
+      return out.map((t) => t.dataSync() as Float32Array);
+    }
+    const dx = c.pool ? tf.engine().runKernel('MaxPoolGrad', { dy, input: y, output: pooled }, attrs) as tf.Tensor : dy;
+    const dz = tf.mul(dx, tf.step(y));
+    return [dz.dataSync() as Float32Array, tf.sum(dz, [0, 1, 2]).dataSync() as Float32Array];
+  });
+}
+
+const firstDifference = (a: Float32Array, b: Float32Array) => a.findIndex((v, k) => !Object.is(v, b[k]));
+
+describe('the fused backward kernels compute what the tfjs kernels they replace compute', { skip: built ? false : 'native addon not built' }, () => {
+  const cpu = new Map<number, Float32Array[]>();
+  before(async () => {
+    await selectBackend('cpu');
+    fusedCases.forEach((c, i) => cpu.set(i, fusedBackward(c, 120 + i, false)));
+  });
+
+  fusedCases.forEach((c, i) => {
+    const name = c.pool ? `NinMaxPoolReluBackprop ${c.pool.k}/${c.pool.s} ${c.pool.pad}` : 'NinReluBackprop';
+    test(`${name} on [${c.shape}]${c.specials ? ' (NaN, ±∞, −0 in y)' : ''}: dz has the cpu backend's bits, db its sums`, async () => {
+      await selectBackend('wasm', { native: true });
+      const [dz, db] = fusedBackward(c, 120 + i, true);
+      const [wantDz, wantDb] = cpu.get(i)!;
+      const k = firstDifference(dz, wantDz);
+      assert.equal(k, -1, `dz[${k}]: fused ${dz[k]}, cpu ${wantDz[k]}`);
+      assert.equal(db.length, c.shape[3]);
+      if (!c.specials) assertClose(db, wantDb, 'db');
+      else db.forEach((v, j) => assert.equal(Number.isNaN(v), Number.isNaN(wantDb[j]), `db[${j}]: fused ${v}, cpu ${wantDb[j]}`));
+    });
+  });
+
+  test('NinMaxPoolReluBackprop: the same bits as the native MaxPoolGrad then NinReluBackprop (what it replaces in training)', async () => {
+    await selectBackend('wasm', { native: true });
+    const c = fusedCases[1];
+    const [dz, db] = fusedBackward(c, 7, true);
+    const [wantDz, wantDb] = tf.tidy(() => {
+      const { y, pooled, dy, attrs } = fusedInputs(c, 7);
+      const dx = tf.engine().runKernel('MaxPoolGrad', { dy, input: y, output: pooled }, attrs) as tf.Tensor;
+      return (tf.engine().runKernel(RELU_BACKPROP, { dy: dx, y }, {}) as tf.Tensor[]).map((t) => t.dataSync() as Float32Array);
+    });
+    assert.equal(firstDifference(dz, wantDz), -1);
+    assert.equal(firstDifference(db, wantDb), -1);
   });
 });

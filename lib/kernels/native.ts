@@ -46,6 +46,8 @@ interface Addon {
   sumRows(memory: ArrayBuffer, params: Float64Array): void;
   /** dz = dy · step(y) and db = column sums of dz, in one pass (older builds lack it). */
   reluBackprop?(memory: ArrayBuffer, params: Float64Array): void;
+  /** The same after a max-pool: dz = maxPoolGrad(dy) · step(y), db as above (older builds lack it). */
+  poolReluBackprop?(memory: ArrayBuffer, params: Float64Array): void;
   /** Relu or Step on every element (older builds lack it). */
   unary?(memory: ArrayBuffer, params: Float64Array): void;
   /** Add or Multiply, the second operand the same shape or broadcast along the last axis (older builds lack it). */
@@ -89,9 +91,15 @@ const BACKEND = 'wasm';
  * [dz = dy · step(y), db = dz summed over all but the last axis]. See fusedTraining.ts.
  */
 export const RELU_BACKPROP = 'NinReluBackprop';
+/**
+ * The same for maxPool(relu(conv + bias)), attrs those of MaxPool: inputs `dy` (the pool's
+ * output gradient), `y` (the pool's input); outputs [dz = maxPoolGrad(dy, y) · step(y), db].
+ * The same bits as MaxPoolGrad followed by NinReluBackprop, in one pass over y.
+ */
+export const POOL_RELU_BACKPROP = 'NinMaxPoolReluBackprop';
 
 const KERNELS = ['Conv2D', 'FusedConv2D', 'Conv2DBackpropInput', 'Conv2DBackpropFilter', 'MaxPool', 'MaxPoolGrad', 'Sum',
-  'Relu', 'Step', 'Add', 'Multiply', RELU_BACKPROP] as const;
+  'Relu', 'Step', 'Add', 'Multiply', RELU_BACKPROP, POOL_RELU_BACKPROP] as const;
 
 let addon: Addon | undefined;
 let loadError: string | undefined;
@@ -320,9 +328,24 @@ const reluBackprop: KernelFunc = (args) => {
   return [dz, db];
 };
 
+const poolReluBackprop: KernelFunc = (args) => {
+  const backend = args.backend as BackendWasm;
+  const { dy, y } = args.inputs as { dy: TensorInfo; y: TensorInfo };
+  const { filterSize, strides, pad, dimRoundingMode } = args.attrs as unknown as MaxPoolAttrs;
+  const info = backend_util.computePool2DInfo(y.shape as [number, number, number, number],
+    filterSize, strides, 1, pad, dimRoundingMode);
+  const dz = backend.makeOutput(y.shape, 'float32');
+  const db = backend.makeOutput([info.inChannels], 'float32');
+  if (y.shape.some((d) => d === 0)) return [dz, db];
+  addon!.poolReluBackprop!(heap(backend),
+    params([offsetOf(backend, dy), offsetOf(backend, y), offsetOf(backend, db), offsetOf(backend, dz)], info));
+  return [dz, db];
+};
+
 /** Kernels that need an addon function older builds lack: not registered without it (wasm's stay). */
 const NEEDS: Partial<Record<(typeof KERNELS)[number], keyof Addon>> = {
   MaxPool: 'maxPool', Relu: 'unary', Step: 'unary', Add: 'binary', Multiply: 'binary', [RELU_BACKPROP]: 'reluBackprop',
+  [POOL_RELU_BACKPROP]: 'poolReluBackprop',
 };
 
 const NATIVE: Record<(typeof KERNELS)[number], KernelFunc> = {
@@ -338,6 +361,7 @@ const NATIVE: Record<(typeof KERNELS)[number], KernelFunc> = {
   Add: binary('Add', 0),
   Multiply: binary('Multiply', 1),
   [RELU_BACKPROP]: reluBackprop,
+  [POOL_RELU_BACKPROP]: poolReluBackprop,
 };
 
 /**
@@ -350,7 +374,7 @@ export function registerNativeConvolutions(threads?: number): NativeConvStatus {
   if (!lib) return { active: false, description: `native convolutions unavailable (${loadError})` };
   if (threads !== undefined) lib.threads(threads);
   const names = KERNELS.filter((name) => { const need = NEEDS[name]; return need === undefined || lib[need] !== undefined; });
-  replaced.install(Object.fromEntries(names.map((name) => [name, () => NATIVE[name]])), [RELU_BACKPROP]);
+  replaced.install(Object.fromEntries(names.map((name) => [name, () => NATIVE[name]])), [RELU_BACKPROP, POOL_RELU_BACKPROP]);
   const n = lib.threads();
   const name = (lib.library?.() ?? 'OpenBLAS').startsWith('oneDNN') ? 'oneDNN + OpenBLAS' : 'OpenBLAS';
   return { active: true, description: `native convolutions (${name}, ${n} thread${n === 1 ? '' : 's'})` };
