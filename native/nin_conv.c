@@ -30,7 +30,8 @@
 
 /*
  * Which library the three convolutions run on: oneDNN where the addon was built with it
- * (NIN_DNNL), unless NIN_NATIVE_CONV=blas asks for the OpenBLAS path (to compare the two).
+ * (NIN_DNNL), unless NIN_NATIVE_CONV=blas asks for the OpenBLAS path (to compare the two);
+ * NIN_NATIVE_CONV=dnnl-direct keeps oneDNN but without its Winograd convolutions.
  */
 #ifdef NIN_DNNL
 static int use_dnnl = 1;
@@ -523,6 +524,9 @@ static napi_value js_library(napi_env env, napi_callback_info info) {
 static napi_value init(napi_env env, napi_value exports) {
   const char *choice = getenv("NIN_NATIVE_CONV");
   if (choice && strcmp(choice, "blas") == 0) use_dnnl = 0;
+#ifdef NIN_DNNL
+  if (choice && strcmp(choice, "dnnl-direct") == 0) dnnl_path_set_winograd(0);
+#endif
   napi_property_descriptor props[] = {
       {"conv2d", NULL, js_forward, NULL, NULL, NULL, napi_default, NULL},
       {"conv2dBackpropInput", NULL, js_backprop_input, NULL, NULL, NULL, napi_default, NULL},

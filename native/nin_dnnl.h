@@ -14,5 +14,7 @@ int dnnl_conv_forward(const float *x, const float *w, const float *bias, float *
 int dnnl_conv_backprop_input(const float *dy, const float *w, float *dx, const Geometry *g);
 int dnnl_conv_backprop_filter(const float *x, const float *dy, float *dw, const Geometry *g);
 const char *dnnl_path_error(void);
+/* Whether 3x3 stride-1 convolutions may use the Winograd algorithm (default yes). */
+void dnnl_path_set_winograd(int allowed);
 void dnnl_path_describe(char *out, size_t size);
 #endif

@@ -127,7 +127,7 @@ test('a misspelt NIN_NATIVE_CONV: exit 1, one line naming the value and the choi
   const r = spawnSync(process.execPath, [path.join(packageRoot(), 'bin', 'nin.js'), 'bench', '--resize', '67', '--batch-size', '2', '--steps', '1'],
     { encoding: 'utf8', env: { ...process.env, NIN_NATIVE_CONV: 'openblas', NIN_NATIVE: '1' }, timeout: 60_000 });
   assert.equal(r.status, 1);
-  assert.equal(oneLine(r.stderr), 'nin: NIN_NATIVE_CONV must be one of blas, dnnl, got "openblas"');
+  assert.equal(oneLine(r.stderr), 'nin: NIN_NATIVE_CONV must be one of blas, dnnl, dnnl-direct, got "openblas"');
 });
 
 test('--debug adds the stack trace to an error', async () => {

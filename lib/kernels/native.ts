@@ -56,7 +56,8 @@ interface Addon {
   threads(n?: number): number;
   /**
    * What runs the convolutions: `OpenBLAS`, or `oneDNN (…)` with the implementations oneDNN
-   * chose so far (built with libdnnl-dev; NIN_NATIVE_CONV=blas picks OpenBLAS). Older builds lack it.
+   * chose so far (built with libdnnl-dev; NIN_NATIVE_CONV=blas picks OpenBLAS, dnnl-direct oneDNN
+   * without Winograd). Older builds lack it.
    */
   library?(): string;
   /** OpenBLAS's sgemm rate on n×n matrices, all threads, best of `reps` (GFLOP/s). Older builds lack it. */
@@ -115,7 +116,7 @@ function loadAddon(): Addon | undefined {
   if (addon || loadError) return addon;
   // Read by the addon itself when it loads: a misspelt value would silently pick oneDNN.
   const choice = process.env.NIN_NATIVE_CONV;
-  if (choice !== undefined && choice !== '') oneOf('NIN_NATIVE_CONV', choice, ['blas', 'dnnl'] as const);
+  if (choice !== undefined && choice !== '') oneOf('NIN_NATIVE_CONV', choice, ['blas', 'dnnl', 'dnnl-direct'] as const);
   const file = nativeAddonPath();
   if (!fs.existsSync(file)) {
     loadError = 'not built: run `npm run build:native` (needs libopenblas-dev, g++, make)';
