@@ -8,8 +8,8 @@
  *
  * Activations stay in tfjs's NHWC layout and the filters in its HWIO layout. 3x3 stride-1
  * convolutions use oneDNN's Winograd algorithm where it has one (F(4x4, 3x3) on AVX-512: about
- * 2.5 times fewer multiplications; not with dnnl-direct); it works in blocked layouts, so
- * their activations are reordered in and out. Everything else is a direct convolution on
+ * 2.5 times fewer multiplications; not with dnnl-direct) and where it pays (is_winograd_shape);
+ * it works in blocked layouts, so their activations are reordered in and out. Everything else is a direct convolution on
  * NHWC. The filters are in the layout oneDNN picks (`any`), reordered on each call (they
  * change every step). Primitives are created once per shape and kept.
  */
@@ -142,8 +142,15 @@ static dnnl_primitive_desc_t make_pd(int kind, dnnl_alg_kind_t alg, const Geomet
   return pd;
 }
 
+/*
+ * Whether Winograd pays: it computes 4x4 output tiles, each costing about as much as 7 output
+ * pixels of the direct convolution (measured here with NiN's 3x3 layer at outputs of 1x1 to
+ * 12x12), so it is used when the tiles are at least half full: a 3x3 or 4x4 output, not a
+ * 1x1, 2x2 or 5x5 one (NiN's class block at 1x1 was 14 times slower with it).
+ */
 static int is_winograd_shape(const Geometry *g) {
-  return g->kh == 3 && g->kw == 3 && g->sh == 1 && g->sw == 1;
+  const int64_t tiles = ((g->oh + 3) / 4) * ((g->ow + 3) / 4);
+  return g->kh == 3 && g->kw == 3 && g->sh == 1 && g->sw == 1 && 2 * g->oh * g->ow >= 16 * tiles;
 }
 
 /* Sets up port i of `e` from the primitive's wish `prim` and tfjs's layout `user`. */
