@@ -40,7 +40,11 @@ export interface BenchResult {
   train_img_s: number;
   /** Peak resident memory of this process so far (the whole process, not just tensors). */
   peak_rss_mb: number;
-  /** FLOP rate of training, counted as three forward passes per image (GFLOP/s). */
+  /**
+   * FLOP rate of training, counted as three forward passes per image of direct convolutions
+   * (GFLOP/s). Winograd convolutions do fewer multiplications, so where they run this is an
+   * effective rate: the direct convolutions' rate that would take as long.
+   */
   gflops: number;
   /** FLOP rate of the forward pass (GFLOP/s). */
   forward_gflops: number;
