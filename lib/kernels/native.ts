@@ -337,7 +337,7 @@ const poolReluBackprop: KernelFunc = (args) => {
     filterSize, strides, 1, pad, dimRoundingMode);
   const dz = backend.makeOutput(y.shape, 'float32');
   const db = backend.makeOutput([info.inChannels], 'float32');
-  if (y.shape.some((d) => d === 0)) return [dz, db];
+  if (info.inChannels === 0) return [dz, db];
   addon!.poolReluBackprop!(heap(backend),
     params([offsetOf(backend, dy), offsetOf(backend, y), offsetOf(backend, db), offsetOf(backend, dz)], info));
   return [dz, db];
