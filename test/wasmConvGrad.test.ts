@@ -2,9 +2,10 @@
  * The wasm convolution kernels against tfjs's reference `cpu` backend, twice: the kernels
  * composed from wasm's own XNNPACK ops (lib/kernels/wasmConvGrad.ts), and the native ones
  * (lib/kernels/native.ts) that replace them when built. Where the addon runs its convolutions
- * on oneDNN, this file runs once more in a child process on its OpenBLAS path
- * (NIN_NATIVE_CONV=blas), so both are checked. The native variant is skipped only when the
- * addon is not built, unless NIN_REQUIRE_NATIVE=1 (CI), which makes that a failure.
+ * on oneDNN, this file runs again in child processes on its OpenBLAS path
+ * (NIN_NATIVE_CONV=blas) and on oneDNN without Winograd (dnnl-direct), so every path is
+ * checked. The native variant is skipped only when the addon is not built, unless
+ * NIN_REQUIRE_NATIVE=1 (CI), which makes that a failure.
  * Gradients are taken through the real autodiff path (tf.grads of conv2d and of the fused
  * conv2d+bias+relu that tfjs-layers uses), so both new kernels run exactly as in training.
  */
@@ -118,6 +119,17 @@ for (const native of [false, true]) describe(`wasm${native ? ' + native' : ''} c
     }
   });
 
+  if (native) {
+    test('the 3x3 cases ran on Winograd exactly where oneDNN has it (AVX-512) and it is allowed', async () => {
+      const library = nativeConvLibrary() ?? '';
+      if (!library.startsWith('oneDNN')) return; // OpenBLAS: no Winograd at all
+      const avx512 = fs.existsSync('/proc/cpuinfo') && /\bavx512f\b/.test(fs.readFileSync('/proc/cpuinfo', 'utf8'));
+      const limited = process.env.ONEDNN_MAX_CPU_ISA !== undefined && process.env.ONEDNN_MAX_CPU_ISA !== '';
+      const expected = avx512 && !limited && process.env.NIN_NATIVE_CONV !== 'dnnl-direct';
+      assert.equal(/wino/.test(library), expected, `oneDNN ran: ${library}`);
+    });
+  }
+
   test('the kernels free every intermediate (wasm memory and tensor count stay flat)', async () => {
     await selectBackend('wasm', { native });
     const c: Case = { k: 5, stride: 2, pad: 'same', ci: 3, co: 8, size: 13, batch: 2 };
@@ -132,16 +144,21 @@ for (const native of [false, true]) describe(`wasm${native ? ' + native' : ''} c
   });
 });
 
-test('where the addon runs on oneDNN, its OpenBLAS path passes the same checks (child process, NIN_NATIVE_CONV=blas)', {
-  skip: !nativeBuilt || process.env.NIN_NATIVE_CONV === 'blas' ? 'no second path to check here' :
-    !nativeConvLibrary()?.startsWith('oneDNN') ? 'the addon was built without oneDNN' : false,
-}, () => {
-  // Without NODE_TEST_CONTEXT the child reports in plain TAP instead of to this runner.
-  const { NODE_TEST_CONTEXT: _, ...env } = process.env;
-  const r = spawnSync(process.execPath, ['--test', '--test-reporter=tap', __filename], {
-    encoding: 'utf8', env: { ...env, NIN_NATIVE_CONV: 'blas' }, timeout: 10 * 60_000,
+// Where the addon runs on oneDNN, its other paths pass the same checks in a child process:
+// OpenBLAS (NIN_NATIVE_CONV=blas), and oneDNN without Winograd (dnnl-direct), which is what
+// runs the 3x3 cases on CPUs without AVX-512.
+for (const path of ['blas', 'dnnl-direct']) {
+  test(`where the addon runs on oneDNN, NIN_NATIVE_CONV=${path} passes the same checks (child process)`, {
+    skip: !nativeBuilt || process.env.NIN_NATIVE_CONV !== undefined ? 'no other path to check from here' :
+      !nativeConvLibrary()?.startsWith('oneDNN') ? 'the addon was built without oneDNN' : false,
+  }, () => {
+    // Without NODE_TEST_CONTEXT the child reports in plain TAP instead of to this runner.
+    const { NODE_TEST_CONTEXT: _, ...env } = process.env;
+    const r = spawnSync(process.execPath, ['--test', '--test-reporter=tap', __filename], {
+      encoding: 'utf8', env: { ...env, NIN_NATIVE_CONV: path }, timeout: 10 * 60_000,
+    });
+    assert.equal(r.status, 0, r.stdout.slice(-3000) + r.stderr.slice(-2000));
+    assert.match(r.stdout, /# fail 0/);
+    assert.match(r.stdout, /native convolutions/);
   });
-  assert.equal(r.status, 0, r.stdout.slice(-3000) + r.stderr.slice(-2000));
-  assert.match(r.stdout, /# fail 0/);
-  assert.match(r.stdout, /native convolutions/);
-});
+}
