@@ -50,9 +50,12 @@ interface Conv2DConfig {
   padding: 'valid' | 'same';
 }
 
+/** Whether the backend in use has the kernel `name` (this module's own exist only with the native addon). */
+const registered = (name: string): boolean => tf.getKernel(name, tf.getBackend()) !== undefined;
+
 /** Whether the backend in use has the fused backward kernel (wasm with the native addon). */
 export function fusedTrainingAvailable(): boolean {
-  return tf.getKernel(RELU_BACKPROP, tf.getBackend()) !== undefined;
+  return registered(RELU_BACKPROP);
 }
 
 /** The layer's convolution settings when it is a 2-D NHWC ReLU convolution with a bias; else undefined. */
@@ -67,7 +70,7 @@ function fusableConv(layer: tfl.layers.Layer): ConvSpec | undefined {
 /** The layer's pooling settings when it is an NHWC max-pool and the fused pool gradient exists; else undefined. */
 function fusablePool(layer: tfl.layers.Layer | undefined): PoolSpec | undefined {
   if (layer === undefined || layer.getClassName() !== 'MaxPooling2D') return undefined;
-  if (tf.getKernel(POOL_RELU_BACKPROP, tf.getBackend()) === undefined) return undefined;
+  if (!registered(POOL_RELU_BACKPROP)) return undefined;
   const c = layer.getConfig() as unknown as MaxPooling2DConfig;
   return c.dataFormat === 'channelsLast' ? { filterSize: c.poolSize, strides: c.strides, pad: c.padding } : undefined;
 }

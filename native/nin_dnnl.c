@@ -9,9 +9,10 @@
  * Activations stay in tfjs's NHWC layout and the filters in its HWIO layout. 3x3 stride-1
  * convolutions use oneDNN's Winograd algorithm where it has one (F(4x4, 3x3) on AVX-512: about
  * 2.5 times fewer multiplications; not with dnnl-direct) and where it pays (is_winograd_shape);
- * it works in blocked layouts, so their activations are reordered in and out. Everything else is a direct convolution on
- * NHWC. The filters are in the layout oneDNN picks (`any`), reordered on each call (they
- * change every step). Primitives are created once per shape and kept.
+ * it works in blocked layouts, so their activations are reordered in and out. Everything else
+ * is a direct convolution on NHWC. The filters are in the layout oneDNN picks (`any`),
+ * reordered on each call (they change every step). Primitives are created once per shape and
+ * kept.
  */
 #include "nin_dnnl.h"
 #include "nin_eltwise.h"
