@@ -10,7 +10,7 @@
       "libraries": ["-lopenblas", "-fopenmp"],
       "conditions": [
         ["nin_dnnl==1", {
-          "sources": ["native/nin_dnnl.c"],
+          "sources": ["native/nin_dnnl.c", "native/nin_wino5.c"],
           "defines": ["NIN_DNNL"],
           "libraries": ["-ldnnl"]
         }]

@@ -9,13 +9,15 @@
  * Activations stay in tfjs's NHWC layout and the filters in its HWIO layout. 3x3 stride-1
  * convolutions use oneDNN's Winograd algorithm where it has one (F(4x4, 3x3) on AVX-512: about
  * 2.5 times fewer multiplications; not with dnnl-direct) and where it pays (is_winograd_shape);
- * it works in blocked layouts, so their activations are reordered in and out. Everything else
- * is a direct convolution on NHWC. The filters are in the layout oneDNN picks (`any`),
+ * it works in blocked layouts, so their activations are reordered in and out. 5x5 stride-1
+ * convolutions, for which oneDNN has no Winograd, go to nin_wino5.c's F(2x2, 5x5) under the
+ * same switch. Everything else is a direct convolution on NHWC. The filters are in the layout oneDNN picks (`any`),
  * reordered on each call (they change every step). Primitives are created once per shape and
  * kept.
  */
 #include "nin_dnnl.h"
 #include "nin_eltwise.h"
+#include "nin_wino5.h"
 #include <oneapi/dnnl/dnnl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -60,6 +62,7 @@ static dnnl_engine_t engine = NULL;
 static dnnl_stream_t stream = NULL;
 static char last_error[512] = "";
 static int winograd_allowed = 1;
+static int wino5_ran = 0; /* whether nin_wino5.c has run a convolution (for dnnl_path_describe) */
 
 /* A reordered tensor of port i lives here during a call (calls run one at a time). */
 static void *port_buf[3] = {NULL, NULL, NULL};
@@ -277,7 +280,21 @@ static int execute(const Entry *e, void *const t[3], const float *bias) {
   return ok;
 }
 
+/* Whether nin_wino5.c takes `g`: 5x5 stride-1 layers, where Winograd is allowed. */
+static int use_wino5(const Geometry *g) {
+  if (!winograd_allowed || !wino5_fits(g)) return 0;
+  wino5_ran = 1;
+  return 1;
+}
+
+/* `ok` (1), or 0 with nin_wino5.c's reason as this path's error. */
+static int wino5_result(int ok) {
+  if (!ok) snprintf(last_error, sizeof last_error, "%s", wino5_error());
+  return ok;
+}
+
 int dnnl_conv_forward(const float *x, const float *w, const float *bias, float *y, const Geometry *g, int relu) {
+  if (use_wino5(g)) return wino5_result(wino5_forward(x, w, bias, y, g, relu));
   Entry *e = entry(FORWARD, g, bias != NULL);
   void *const t[3] = {(void *)x, (void *)w, y};
   if (!e || !execute(e, t, bias)) return 0;
@@ -286,20 +303,23 @@ int dnnl_conv_forward(const float *x, const float *w, const float *bias, float *
 }
 
 int dnnl_conv_backprop_input(const float *dy, const float *w, float *dx, const Geometry *g) {
+  if (use_wino5(g)) return wino5_result(wino5_backprop_input(dy, w, dx, g));
   Entry *e = entry(BACKWARD_DATA, g, 0);
   void *const t[3] = {(void *)dy, (void *)w, dx};
   return e && execute(e, t, NULL);
 }
 
 int dnnl_conv_backprop_filter(const float *x, const float *dy, float *dw, const Geometry *g) {
+  if (use_wino5(g)) return wino5_result(wino5_backprop_filter(x, dy, dw, g));
   Entry *e = entry(BACKWARD_WEIGHTS, g, 0);
   void *const t[3] = {(void *)x, (void *)dy, dw};
   return e && execute(e, t, NULL);
 }
 
-/* "jit:avx2 ..." for each primitive made so far, distinct, comma-separated. */
+/* "jit:avx2 ..." for each primitive made so far, distinct, comma-separated; first "wino5:F(2x2,5x5)"
+ * where nin_wino5.c has run. */
 void dnnl_path_describe(char *out, size_t size) {
-  out[0] = '\0';
+  snprintf(out, size, "%s", wino5_ran ? "wino5:F(2x2,5x5)" : "");
   for (int i = 0; i < n_entries; i++) {
     if (strstr(out, entries[i].impl)) continue;
     size_t used = strlen(out);

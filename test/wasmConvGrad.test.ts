@@ -3,9 +3,10 @@
  * composed from wasm's own XNNPACK ops (lib/kernels/wasmConvGrad.ts), and the native ones
  * (lib/kernels/native.ts) that replace them when built. Where the addon runs its convolutions
  * on oneDNN, this file runs again in child processes on its OpenBLAS path
- * (NIN_NATIVE_CONV=blas) and on oneDNN without Winograd (dnnl-direct), so every path is
- * checked. The native variant is skipped only when the addon is not built, unless
- * NIN_REQUIRE_NATIVE=1 (CI), which makes that a failure.
+ * (NIN_NATIVE_CONV=blas) and on oneDNN without Winograd (dnnl-direct: neither oneDNN's for
+ * 3x3 nor native/nin_wino5.c's for 5x5), so every path is checked. The native variant is
+ * skipped only when the addon is not built, unless NIN_REQUIRE_NATIVE=1 (CI), which makes that
+ * a failure.
  * Gradients are taken through the real autodiff path (tf.grads of conv2d and of the fused
  * conv2d+bias+relu that tfjs-layers uses), so both new kernels run exactly as in training.
  */
@@ -86,6 +87,12 @@ for (const k of [1, 3, 5, 11]) {
 cases.push({ k: 3, stride: 1, pad: 'same', ci: 32, co: 48, size: 9, batch: 2 });
 cases.push({ k: 3, stride: 1, pad: 'valid', ci: 16, co: 16, size: 12, batch: 3 });
 cases.push({ k: 3, stride: 1, pad: 'same', ci: 256, co: 384, size: 4, batch: 4 });
+// 5x5 stride-1 layers with at least 16 channels each way: the oneDNN path runs them by Winograd's
+// F(2x2, 5x5) (native/nin_wino5.c) on any CPU: even and odd outputs (partial tiles), paddings
+// 0-2, channel counts that fill no vector, and NiN's second block at 96 px.
+cases.push({ k: 5, stride: 1, pad: 'same', ci: 16, co: 24, size: 7, batch: 3 });
+cases.push({ k: 5, stride: 1, pad: 'valid', ci: 17, co: 33, size: 12, batch: 2 });
+cases.push({ k: 5, stride: 1, pad: 'same', ci: 96, co: 256, size: 10, batch: 2 });
 
 const nativeBuilt = fs.existsSync(nativeAddonPath());
 if (!nativeBuilt && process.env.NIN_REQUIRE_NATIVE === '1') {
@@ -120,13 +127,14 @@ for (const native of [false, true]) describe(`wasm${native ? ' + native' : ''} c
   });
 
   if (native) {
-    test('the 3x3 cases ran on Winograd exactly where oneDNN has it (AVX-512) and it is allowed', async () => {
+    test('Winograd ran exactly where the path has it: oneDNN\'s for 3x3 (AVX-512), ours for 5x5, unless dnnl-direct', async () => {
       const library = nativeConvLibrary() ?? '';
       if (!library.startsWith('oneDNN')) return; // OpenBLAS: no Winograd at all
       const avx512 = fs.existsSync('/proc/cpuinfo') && /\bavx512f\b/.test(fs.readFileSync('/proc/cpuinfo', 'utf8'));
       const limited = process.env.ONEDNN_MAX_CPU_ISA !== undefined && process.env.ONEDNN_MAX_CPU_ISA !== '';
-      const expected = avx512 && !limited && process.env.NIN_NATIVE_CONV !== 'dnnl-direct';
-      assert.equal(/wino/.test(library), expected, `oneDNN ran: ${library}`);
+      const allowed = process.env.NIN_NATIVE_CONV !== 'dnnl-direct';
+      assert.equal(/jit_wino/.test(library), avx512 && !limited && allowed, `oneDNN ran: ${library}`);
+      assert.equal(/wino5/.test(library), allowed, `oneDNN ran: ${library}`);
     });
   }
 
