@@ -19,7 +19,8 @@ import * as fs from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { nativeAddonPath, nativeConvLibrary } from '../lib/kernels/native';
 
-type Pad = 'valid' | 'same';
+/** tfjs's padding names, or explicit zero padding on every side. */
+type Pad = 'valid' | 'same' | number;
 interface Case { k: number; stride: number; pad: Pad; ci: number; co: number; size: number; batch: number }
 
 function randomArray(n: number, seed: number): Float32Array {
@@ -31,7 +32,8 @@ function randomArray(n: number, seed: number): Float32Array {
 function inputsFor(c: Case, seed: number) {
   const xShape: [number, number, number, number] = [c.batch, c.size, c.size, c.ci];
   const wShape: [number, number, number, number] = [c.k, c.k, c.ci, c.co];
-  const outSize = c.pad === 'same' ? Math.ceil(c.size / c.stride) : Math.floor((c.size - c.k) / c.stride) + 1;
+  const padded = c.size + 2 * (typeof c.pad === 'number' ? c.pad : 0);
+  const outSize = c.pad === 'same' ? Math.ceil(c.size / c.stride) : Math.floor((padded - c.k) / c.stride) + 1;
   const dyShape: [number, number, number, number] = [c.batch, outSize, outSize, c.co];
   const size = (s: number[]) => s.reduce((a, b) => a * b, 1);
   return {
@@ -93,6 +95,11 @@ cases.push({ k: 3, stride: 1, pad: 'same', ci: 256, co: 384, size: 4, batch: 4 }
 cases.push({ k: 5, stride: 1, pad: 'same', ci: 16, co: 24, size: 7, batch: 3 });
 cases.push({ k: 5, stride: 1, pad: 'valid', ci: 17, co: 33, size: 12, batch: 2 });
 cases.push({ k: 5, stride: 1, pad: 'same', ci: 96, co: 256, size: 10, batch: 2 });
+// Explicit padding 1 and 4 (the most it takes: the input gradient pads by 4 - p), and 5, which
+// it leaves to oneDNN's direct convolution.
+cases.push({ k: 5, stride: 1, pad: 1, ci: 16, co: 16, size: 9, batch: 2 });
+cases.push({ k: 5, stride: 1, pad: 4, ci: 16, co: 20, size: 5, batch: 2 });
+cases.push({ k: 5, stride: 1, pad: 5, ci: 16, co: 16, size: 4, batch: 2 });
 
 const nativeBuilt = fs.existsSync(nativeAddonPath());
 if (!nativeBuilt && process.env.NIN_REQUIRE_NATIVE === '1') {

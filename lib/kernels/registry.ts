@@ -4,10 +4,15 @@
  */
 import { getKernel, KernelConfig, KernelFunc, registerKernel, unregisterKernel } from '@tensorflow/tfjs-core';
 
-/** A set of kernels put in place of a backend's own; `restore` puts those back. */
+/**
+ * A set of kernels put in place of a backend's own; `restore` puts those back. A replacement
+ * keeps the replaced kernel's setup and dispose functions: wasm's kernels bind their wasm
+ * functions in their setup, which the engine runs when the backend starts, so a stock kernel
+ * that a replacement falls back on works even when the backend starts after the swap.
+ */
 export class KernelReplacement {
   /** The kernels replaced, by name (undefined: the backend had none, as wasm has no Conv2DBackpropFilter). */
-  private readonly previous = new Map<string, KernelFunc | undefined>();
+  private readonly previous = new Map<string, KernelConfig | undefined>();
 
   constructor(readonly backend: string) {}
 
@@ -23,11 +28,11 @@ export class KernelReplacement {
   install(kernels: Record<string, (previous: KernelFunc | undefined) => KernelFunc>, optional: readonly string[] = []): void {
     if (this.active) return;
     for (const [name, make] of Object.entries(kernels)) {
-      const current = getKernel(name, this.backend)?.kernelFunc;
+      const current = getKernel(name, this.backend);
       if (current === undefined && !optional.includes(name)) throw new Error(`the ${this.backend} backend has no ${name} kernel to replace`);
       this.previous.set(name, current);
       if (current !== undefined) unregisterKernel(name, this.backend);
-      registerKernel({ kernelName: name, backendName: this.backend, kernelFunc: make(current) } as KernelConfig);
+      registerKernel({ ...current, kernelName: name, backendName: this.backend, kernelFunc: make(current?.kernelFunc) });
     }
   }
 
@@ -35,14 +40,14 @@ export class KernelReplacement {
   original(name: string): KernelFunc {
     const kernel = this.previous.get(name);
     if (kernel === undefined) throw new Error(`no stock ${name} kernel on ${this.backend} to fall back on`);
-    return kernel;
+    return kernel.kernelFunc;
   }
 
   /** Puts the replaced kernels back (and removes those that had none). */
   restore(): void {
-    for (const [name, kernelFunc] of this.previous) {
+    for (const [name, config] of this.previous) {
       unregisterKernel(name, this.backend);
-      if (kernelFunc !== undefined) registerKernel({ kernelName: name, backendName: this.backend, kernelFunc });
+      if (config !== undefined) registerKernel(config);
     }
     this.previous.clear();
   }
