@@ -19,10 +19,7 @@
 /* y may be x (in place); so in nin_binary, y may be a. */
 void nin_relu(const float *x, float *y, int64_t n) {
 #pragma omp parallel for simd schedule(static)
-  for (int64_t i = 0; i < n; i++) {
-    const float v = x[i];
-    y[i] = v > 0.0f || v != v ? v : 0.0f; /* relu(-0) = +0 and relu(NaN) = NaN, as tfjs */
-  }
+  for (int64_t i = 0; i < n; i++) y[i] = nin_relu1(x[i]);
 }
 
 void nin_step(const float *restrict x, float *restrict y, int64_t n, float alpha) {

@@ -5,6 +5,9 @@
 
 enum { NIN_ADD = 0, NIN_MUL = 1 };
 
+/* tfjs's ReLU of one value: relu(-0) = +0 and relu(NaN) = NaN (a max with 0 would give 0). */
+static inline float nin_relu1(float v) { return v > 0.0f || v != v ? v : 0.0f; }
+
 void nin_relu(const float *x, float *y, int64_t n);
 void nin_step(const float *x, float *y, int64_t n, float alpha);
 void nin_binary(int op, const float *a, const float *b, float *y, int64_t rows, int64_t cols);

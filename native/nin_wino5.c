@@ -170,7 +170,7 @@ static void filter_transform(const float *w, int64_t k, int64_t c, float *u) {
       float *out[POINTS];
       for (int t = 0; t < 25; t++) in[t] = w + (t * k + ki) * c + c0;
       for (int p = 0; p < POINTS; p++) out[p] = u + (p * k + ki) * c + c0;
-      transform2d((Pass)g6, 5, 6, in, out, c - c0 < CB ? c - c0 : CB);
+      transform2d(g6, 5, 6, in, out, c - c0 < CB ? c - c0 : CB);
     }
   }
 }
@@ -208,7 +208,7 @@ static void input_tile(const Job *j, int64_t t, float *v, int64_t stride, int64_
       out[a * 6 + b] = v + a * 6 * stride + b * stride + k0;
     }
   }
-  transform2d((Pass)bt6, 6, 6, in, out, len);
+  transform2d(bt6, 6, 6, in, out, len);
 }
 
 /* Output tile t from its 36 points m[p][.][c] (with `stride`): + bias, ReLU, the pixels inside. */
@@ -218,14 +218,14 @@ static void output_tile(const Job *j, int64_t t, const float *m, int64_t stride,
   float y[4][CB];
   float *out[4] = {y[0], y[1], y[2], y[3]};
   for (int p = 0; p < POINTS; p++) in[p] = m + p * stride + c0;
-  transform2d((Pass)at6, 6, 2, in, out, len);
+  transform2d(at6, 6, 2, in, out, len);
   for (int q = 0; q < 4; q++) {
     const int64_t oy = 2 * ty + q / 2, ox = 2 * tx + q % 2;
     if (oy >= j->oh || ox >= j->ow) continue;
     float *dst = j->out + ((n * j->oh + oy) * j->ow + ox) * j->c + c0;
     for (int64_t c = 0; c < len; c++) {
       const float v = y[q][c] + (j->bias ? j->bias[c0 + c] : 0.0f);
-      dst[c] = !j->relu || v > 0.0f || v != v ? v : 0.0f; /* as nin_relu: NaN stays NaN */
+      dst[c] = j->relu ? nin_relu1(v) : v;
     }
   }
 }
@@ -309,7 +309,7 @@ static void gradient_tile(const Job *j, const float *dy, int64_t t, float *z, in
     in[q] = oy < j->oh && ox < j->ow ? dy + ((n * j->oh + oy) * j->ow + ox) * j->c + c0 : j->zeros;
   }
   for (int p = 0; p < POINTS; p++) out[p] = z + p * stride + c0;
-  transform2d((Pass)a6, 2, 6, in, out, len);
+  transform2d(a6, 2, 6, in, out, len);
 }
 
 /* acc[p] += v[p]^T z[p] for the chunk of tiles at t0. */
@@ -339,7 +339,7 @@ static void filter_gradient(const float *acc, int threads, int64_t k, int64_t c,
       float *out[25];
       for (int p = 0; p < POINTS; p++) in[p] = acc + (p * k + ki) * c + c0;
       for (int t = 0; t < 25; t++) out[t] = dw + (t * k + ki) * c + c0;
-      transform2d((Pass)gt5, 6, 5, in, out, c - c0 < CB ? c - c0 : CB);
+      transform2d(gt5, 6, 5, in, out, c - c0 < CB ? c - c0 : CB);
     }
   }
 }

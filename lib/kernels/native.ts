@@ -55,9 +55,10 @@ interface Addon {
   /** Sets OpenBLAS's thread count when given; returns the count in force. */
   threads(n?: number): number;
   /**
-   * What runs the convolutions: `OpenBLAS`, or `oneDNN (…)` with the implementations oneDNN
-   * chose so far (built with libdnnl-dev; NIN_NATIVE_CONV=blas picks OpenBLAS, dnnl-direct oneDNN
-   * without Winograd). Older builds lack it.
+   * What runs the convolutions: `OpenBLAS`, or `oneDNN (…)` with the implementations used so
+   * far (oneDNN's, and `wino5:F(2x2,5x5)` where native/nin_wino5.c ran; built with
+   * libdnnl-dev; NIN_NATIVE_CONV=blas picks OpenBLAS, dnnl-direct oneDNN without Winograd).
+   * Older builds lack it.
    */
   library?(): string;
   /** OpenBLAS's sgemm rate on n×n matrices, all threads, best of `reps` (GFLOP/s). Older builds lack it. */
