@@ -136,10 +136,9 @@ VECTORISED static void gt5(const float *const u[6], float *const g[5], int64_t l
 }
 
 /*
- * A 2-D transform of one block of `len` channels: `rows` applied along the second axis of
- * each of the n_in x n_in inputs `in` (row-major pointers), then `cols` along the first,
- * into n_out x n_out outputs `out`. Each pass is a (const float *const[], float *const[],
- * len) function; `rows` works on n_in groups, `cols` on n_out groups.
+ * A 2-D transform of one block of `len` channels: the 1-D `pass` along the second axis of each
+ * row of the n_in x n_in inputs `in` (row-major pointers), then along the first axis of the
+ * result, into the n_out x n_out outputs `out`.
  */
 typedef void (*Pass)(const float *const *, float *const *, int64_t);
 
@@ -352,9 +351,12 @@ int wino5_backprop_filter(const float *x, const float *dy, float *dw, const Geom
   if (!acc || !buf || !zeros) return 0;
   const Job j = job_of(x, NULL, NULL, NULL, g->n, g->h, g->w, g->ci, g->oh, g->ow, g->co, g->pt, g->pl, 0, zeros);
   const int64_t chunks = (j.tiles + CHUNK_W - 1) / CHUNK_W;
+  int team = threads; /* OpenMP may start fewer threads than asked: sum only theirs */
 #pragma omp parallel num_threads(threads)
   {
     const int me = omp_get_thread_num();
+#pragma omp single
+    team = omp_get_num_threads();
     float *v = buf + per_thread * me, *z = v + (size_t)POINTS * CHUNK_W * g->ci, *mine = acc + each * me;
     memset(mine, 0, each * sizeof(float));
 #pragma omp for schedule(static)
@@ -363,6 +365,6 @@ int wino5_backprop_filter(const float *x, const float *dy, float *dw, const Geom
       filter_chunk(&j, dy, t0, j.tiles - t0 < CHUNK_W ? j.tiles - t0 : CHUNK_W, v, z, mine);
     }
   }
-  filter_gradient(acc, threads, g->ci, g->co, dw);
+  filter_gradient(acc, team, g->ci, g->co, dw);
   return 1;
 }
