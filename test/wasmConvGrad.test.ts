@@ -89,16 +89,16 @@ for (const k of [1, 3, 5, 11]) {
 cases.push({ k: 3, stride: 1, pad: 'same', ci: 32, co: 48, size: 9, batch: 2 });
 cases.push({ k: 3, stride: 1, pad: 'valid', ci: 16, co: 16, size: 12, batch: 3 });
 cases.push({ k: 3, stride: 1, pad: 'same', ci: 256, co: 384, size: 4, batch: 4 });
-// 5x5 stride-1 layers with at least 16 channels each way: the oneDNN path runs them by Winograd's
-// F(2x2, 5x5) (native/nin_wino5.c) on any CPU: even and odd outputs (partial tiles), paddings
-// 0-2, channel counts that fill no vector, and NiN's second block at 96 px.
-cases.push({ k: 5, stride: 1, pad: 'same', ci: 16, co: 24, size: 7, batch: 3 });
-cases.push({ k: 5, stride: 1, pad: 'valid', ci: 17, co: 33, size: 12, batch: 2 });
+// 5x5 stride-1 layers where native/nin_wino5.c's F(2x2, 5x5) pays (at least 32 channels each
+// way, 48x48 in all; outputs of 4x4 or more with their 2x2 tiles 3/4 full): the oneDNN path
+// runs them with it on any CPU. Even and odd outputs (partial tiles), paddings 0, 1, 2 and 4
+// (the most it takes: the input gradient pads by 4 - p), channel counts that fill no vector,
+// NiN's second block at 96 px; and padding 5, which it leaves to oneDNN's direct convolution.
+cases.push({ k: 5, stride: 1, pad: 'same', ci: 40, co: 65, size: 7, batch: 2 });
+cases.push({ k: 5, stride: 1, pad: 'valid', ci: 33, co: 80, size: 12, batch: 2 });
 cases.push({ k: 5, stride: 1, pad: 'same', ci: 96, co: 256, size: 10, batch: 2 });
-// Explicit padding 1 and 4 (the most it takes: the input gradient pads by 4 - p), and 5, which
-// it leaves to oneDNN's direct convolution.
-cases.push({ k: 5, stride: 1, pad: 1, ci: 16, co: 16, size: 9, batch: 2 });
-cases.push({ k: 5, stride: 1, pad: 4, ci: 16, co: 20, size: 5, batch: 2 });
+cases.push({ k: 5, stride: 1, pad: 1, ci: 48, co: 48, size: 9, batch: 2 });
+cases.push({ k: 5, stride: 1, pad: 4, ci: 48, co: 56, size: 5, batch: 2 });
 cases.push({ k: 5, stride: 1, pad: 5, ci: 16, co: 16, size: 4, batch: 2 });
 
 const nativeBuilt = fs.existsSync(nativeAddonPath());
