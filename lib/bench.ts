@@ -2,7 +2,7 @@
  * Throughput of the chapter's NiN on random data, measured the way
  * `../shared/reference/torch_nin.py` measures PyTorch, so the two can be compared as a ratio:
  * the same network, batch and input size; a training step is forward + backward + SGD
- * update; each figure is the median over `steps` timed steps after one warm-up step.
+ * update; each figure is the median over `steps` timed steps after `warmup` untimed ones.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { positiveInt, withDefaults } from './validate';
@@ -17,17 +17,20 @@ export interface BenchConfig {
   resize: number;
   /** Images per step. @default 128 */
   batchSize: number;
-  /** Timed steps per figure (after one warm-up). @default 5 */
+  /** Timed steps per figure. @default 5 */
   steps: number;
+  /** Untimed steps before them (1, as the reference script does). @default 1 */
+  warmup: number;
 }
 
-export const BENCH_DEFAULTS: Readonly<BenchConfig> = Object.freeze({ resize: 96, batchSize: 128, steps: 5 });
+export const BENCH_DEFAULTS: Readonly<BenchConfig> = Object.freeze({ resize: 96, batchSize: 128, steps: 5, warmup: 1 });
 
 export function resolveBenchConfig(partial: Partial<BenchConfig> = {}): BenchConfig {
   const c = withDefaults('bench', partial, BENCH_DEFAULTS);
   checkInputSize('resize', c.resize);
   positiveInt('batchSize', c.batchSize);
   positiveInt('steps', c.steps);
+  positiveInt('warmup', c.warmup, 0);
   return c;
 }
 
@@ -64,15 +67,16 @@ function median(xs: number[]): number {
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
 
-/** Seconds per call of `step`: one warm-up, then the median of `steps` timed calls. */
-function timed(step: () => void, steps: number): number {
+/** Seconds per call of `step`: `warmup` untimed calls, then the median of `steps` timed ones. */
+function timed(step: () => void, steps: number, warmup: number): number {
+  for (let i = 0; i < warmup; i++) step();
   const times: number[] = [];
-  for (let i = 0; i <= steps; i++) {
+  for (let i = 0; i < steps; i++) {
     const t = performance.now();
     step();
     times.push((performance.now() - t) / 1000);
   }
-  return median(times.slice(1));
+  return median(times);
 }
 
 /** Runs on the active backend (call `selectBackend` first). */
@@ -86,8 +90,8 @@ export function benchmark(partial: Partial<BenchConfig> = {}): BenchResult {
     const forward = () => tf.tidy(() => { logitsOf(model, x).dataSync(); });
     const micro = autoMicroBatchSize(model, c.batchSize);
     const trainStep = () => { sgdStep(model, optimizer, x as tf.Tensor4D, y as tf.Tensor1D, micro); };
-    const fwd = timed(forward, c.steps);
-    const trn = timed(trainStep, c.steps);
+    const fwd = timed(forward, c.steps, c.warmup);
+    const trn = timed(trainStep, c.steps, c.warmup);
     const flops = countFlops(model);
     const native = tf.getBackend() === 'wasm' && nativeConvolutionsActive();
     const peak = native ? sgemmGflops() : undefined;
@@ -177,14 +181,17 @@ export interface TrainingEstimate {
 
 /**
  * Estimates a run of `config` on splits of `trainCount` and `testCount` images by timing a
- * few training steps and forward passes of a throwaway NiN on random data (about ten seconds
- * at 67 px; the run's own model is not touched). Batch preparation is not timed, so the run
- * takes somewhat longer. `measure` is the benchmark to use (tests pass their own).
+ * few training steps and forward passes of a throwaway NiN on random data (a second or two
+ * at 67 px; the run's own model is not touched). Three untimed steps first: a fresh model's
+ * first few steps can take twice as long (one probe in a notebook: 392, 189, then 94 ms at
+ * 67 px), and one estimate after a single untimed step said 17 minutes for a run of 10. Batch preparation
+ * is not timed, so the run takes somewhat longer. `measure` is the benchmark to use (tests
+ * pass their own).
  */
 export function estimateTraining(
   config: TrainConfig, trainCount: number, testCount: number, measure: (c: Partial<BenchConfig>) => BenchResult = benchmark,
 ): TrainingEstimate {
-  const r = measure({ resize: config.resize, batchSize: config.batchSize, steps: 3 });
+  const r = measure({ resize: config.resize, batchSize: config.batchSize, steps: 3, warmup: 3 });
   const perEpoch = trainCount / r.train_img_s + testCount / r.forward_img_s;
   return {
     seconds: config.numEpochs * perEpoch, trainImagesPerSec: r.train_img_s, forwardImagesPerSec: r.forward_img_s,

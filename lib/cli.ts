@@ -250,7 +250,7 @@ async function bench(opts: { resize?: number; batchSize?: number; steps?: number
   const backend = await selectBackend(opts.backend);
   if (!opts.json) {
     io.out(`backend: ${backend.description}\nNiN at ${config.resize} px, batch ${config.batchSize}, ` +
-      `random data; median of ${config.steps} steps after one warm-up\n`);
+      `random data; median of ${config.steps} steps after ${config.warmup} untimed\n`);
   }
   const r = benchmark(config);
   if (opts.json) {

@@ -18,13 +18,15 @@ before(async () => {
 });
 
 test('resolveBenchConfig: defaults are the issue\'s 96 px, batch 128; bad values are named', () => {
-  assert.deepEqual(resolveBenchConfig(), { resize: 96, batchSize: 128, steps: 5 });
+  assert.deepEqual(resolveBenchConfig(), { resize: 96, batchSize: 128, steps: 5, warmup: 1 });
   assert.deepEqual(resolveBenchConfig({ steps: 2, resize: undefined }), { ...BENCH_DEFAULTS, steps: 2 });
   const rejects = (partial: object, pattern: RegExp) =>
     assert.throws(() => resolveBenchConfig(partial), (e: unknown) => e instanceof ConfigError && pattern.test(e.message));
   rejects({ resize: 60 }, /resize must be an integer of at least 67 px for NiN, got 60/);
   rejects({ batchSize: 0 }, /batchSize must be an integer >= 1, got 0/);
   rejects({ steps: 1.5 }, /steps must be an integer >= 1, got 1\.5/);
+  rejects({ warmup: -1 }, /warmup must be an integer >= 0, got -1/);
+  assert.equal(resolveBenchConfig({ warmup: 0 }).warmup, 0);
   rejects({ step: 3 }, /unknown bench option "step"/);
 });
 
@@ -89,7 +91,7 @@ test('estimateTraining: epochs × (training images / training rate + test images
     gflops: 0, forward_gflops: 0, peak_gflops: null, conv_library: 'OpenBLAS' };
   const asked: unknown[] = [];
   const e = estimateTraining(resolveTrainConfig({ numEpochs: 6, resize: 67, batchSize: 64 }), 60000, 10000, (c) => { asked.push(c); return measured; });
-  assert.deepEqual(asked, [{ resize: 67, batchSize: 64, steps: 3 }], 'measured at the run\'s size and batch');
+  assert.deepEqual(asked, [{ resize: 67, batchSize: 64, steps: 3, warmup: 3 }], 'measured at the run\'s size and batch, after three untimed steps');
   assert.equal(e.seconds, 6 * (60000 / 250 + 10000 / 1000));
   assert.equal(describeEstimate(e), 'measured here: 250 training and 1,000 inference images/s, so 6 epochs of 60,000 training ' +
     'images (and 10,000 test images after each) take about 25 minutes on this machine');
