@@ -184,9 +184,9 @@ export interface TrainingEstimate {
  * few training steps and forward passes of a throwaway NiN on random data (a second or two
  * at 67 px; the run's own model is not touched). Three untimed steps first: a fresh model's
  * first few steps can take twice as long (one probe in a notebook: 392, 189, then 94 ms at
- * 67 px), and one estimate after a single untimed step said 17 minutes for a run of 10. Batch preparation
- * is not timed, so the run takes somewhat longer. `measure` is the benchmark to use (tests
- * pass their own).
+ * 67 px), and one estimate after a single untimed step said 17 minutes for a run of 10.
+ * Batch preparation is not timed, so the run takes somewhat longer. `measure` is the
+ * benchmark to use (tests pass their own).
  */
 export function estimateTraining(
   config: TrainConfig, trainCount: number, testCount: number, measure: (c: Partial<BenchConfig>) => BenchResult = benchmark,

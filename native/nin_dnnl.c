@@ -11,9 +11,9 @@
  * 2.5 times fewer multiplications; not with dnnl-direct) and where it pays (is_winograd_shape);
  * it works in blocked layouts, so their activations are reordered in and out. 5x5 stride-1
  * convolutions, for which oneDNN has no Winograd, go to nin_wino5.c's F(2x2, 5x5) under the
- * same switch. Everything else is a direct convolution on NHWC. The filters are in the layout oneDNN picks (`any`),
- * reordered on each call (they change every step). Primitives are created once per shape and
- * kept.
+ * same switch. Everything else is a direct convolution on NHWC. The filters are in the
+ * layout oneDNN picks (`any`), reordered on each call (they change every step). Primitives are
+ * created once per shape and kept.
  */
 #include "nin_dnnl.h"
 #include "nin_eltwise.h"
