@@ -59,7 +59,7 @@ int wino5_fits(const Geometry *g) {
 
 /* ---- Scratch: grown as needed, kept between calls (calls run one at a time). ---- */
 
-enum { S_FILTER, S_FLIPPED, S_TILES, S_ACC, S_COUNT };
+enum { S_FILTER, S_FLIPPED, S_TILES, S_ACC, S_ZEROS, S_COUNT };
 static float *scratch[S_COUNT];
 static size_t scratch_floats[S_COUNT];
 
@@ -274,14 +274,9 @@ static Job job_of(const float *in, const float *u, const float *bias, float *out
 
 /* A row of zeros for the pixels outside the image, at least `floats` long. */
 static const float *zeros_for(int64_t floats) {
-  static float *z = NULL;
-  static int64_t have = 0;
-  if (floats > have) {
-    free(z);
-    z = calloc(floats, sizeof(float));
-    have = z ? floats : 0;
-    if (!z) snprintf(last_error, sizeof last_error, "Winograd 5x5: out of memory");
-  }
+  const size_t had = scratch_floats[S_ZEROS];
+  float *z = scratch_for(S_ZEROS, floats);
+  if (z && (size_t)floats > had) memset(z, 0, floats * sizeof(float));
   return z;
 }
 
