@@ -3,9 +3,9 @@
 'use strict';
 let cli;
 try {
-  cli = require('../dist/lib/cli');
+  cli = require('../dist/lib/frontends/cli');
 } catch (err) {
-  if (err && err.code === 'MODULE_NOT_FOUND' && String(err.message).includes('dist/lib/cli')) {
+  if (err && err.code === 'MODULE_NOT_FOUND' && String(err.message).includes('dist/lib/frontends/cli')) {
     process.stderr.write('nin: not built yet; run `npm run build` in the project folder first\n');
     process.exit(1);
   }

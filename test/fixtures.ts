@@ -1,4 +1,4 @@
-import type { FashionMnistSplit } from '../lib/data/fashionMnist';
+import type { FashionMnistSplit } from '../lib/core/fashionMnist';
 /** Helpers the tests share for writing fixture files (no tests here). */
 
 /** An IDX file: 00 00 <type> <ndims>, big-endian dims, then the data (type 0x08 = unsigned bytes). */

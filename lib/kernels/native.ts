@@ -33,8 +33,8 @@ import {
 } from '@tensorflow/tfjs-core';
 import { KernelReplacement } from './registry';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { packageRoot } from '../paths';
-import { errorSummary, oneOf } from '../validate';
+import { packageRoot } from '../storage/paths';
+import { errorSummary, oneOf } from '../core/validate';
 
 interface Addon {
   conv2d(memory: ArrayBuffer, params: Float64Array): void;

@@ -159,7 +159,7 @@ export const conv2dBackpropInput: KernelFunc = (args) => {
   checkLayout('Conv2DBackpropInput', dataFormat);
   const info = backend_util.computeConv2DInfo(
     inputShape, filter.shape as [number, number, number, number], strides, 1, pad, dimRoundingMode);
-  const { batchSize: n, inHeight: h, inWidth: w, inChannels: ci, outHeight: oh, outWidth: ow, outChannels: co } = info;
+  const { batchSize: n, inHeight: h, inWidth: w, inChannels: ci } = info;
   const { filterHeight: kh, filterWidth: kw, strideHeight: sh, strideWidth: sw } = info;
 
   if (isPointwise(info)) {

@@ -1,0 +1,393 @@
+/**
+ * The `nin` command line: `nin shapes`, `nin train`, `nin eval`, `nin data`, `nin bench`.
+ *
+ * Human-readable output goes to stdout, progress to stderr. With `--json` each command
+ * prints exactly one JSON object on stdout and nothing else there. Errors are one line on
+ * stderr and a non-zero exit; `--debug` adds the stack trace.
+ */
+import * as path from 'node:path';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { BACKEND_CHOICES, BackendInfo, selectBackend } from '../kernels/backend';
+import { numBatches } from '../core/fashionMnist';
+import { FashionMnist, loadFashionMnist } from '../storage/fashionMnistFiles';
+import { countParams, formatLayerSummary, KernelInit, layerSummary, nin, NIN_DEFAULTS } from '../core/model';
+import { BENCH_DEFAULTS, benchmark, resolveBenchConfig } from '../training/benchmark';
+import { LrSchedule, OptimizerName, TRAIN_DEFAULTS } from '../core/trainConfig';
+import { PROFILES } from '../training/profiles';
+import { finalMetrics, formatFinalMetrics } from '../training/loop';
+import { CONSTANT_OUTPUT_WARNING, evaluateModel, formatEvaluation, modelInputSize } from '../core/evaluate';
+import { ConfigError, errorSummary } from '../core/validate';
+import { DeadNetworkError, DivergedError, UnhealthyError } from '../core/health';
+import { loadModelFromDir } from '../storage/checkpoint';
+import { describePosition, executeRun, planRun, RunOptions, RunOutcome, RunPlan } from '../training/run';
+import { Io, trainReporter } from './reporter';
+import { StopReason, watchStopSignals } from './stopSignals';
+import { fsReason, userFsCode } from '../storage/files';
+
+export type { Io } from './reporter';
+
+/** Training was stopped from outside (after saving what it could); exits like a shell would. */
+class Interrupted extends Error {
+  override name = 'Interrupted';
+  constructor(message: string, readonly exitCode: number) {
+    super(message);
+  }
+}
+
+/** The exit status of a process stopped by SIGINT (128 + 2). */
+const EXIT_INTERRUPTED = 130;
+
+function intArg(value: string): number {
+  if (!/^[+-]?\d+$/.test(value.trim())) throw new InvalidArgumentError('expected an integer.');
+  return Number(value);
+}
+
+function numberArg(value: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || Number.isNaN(n)) throw new InvalidArgumentError('expected a number.');
+  return n;
+}
+
+const processIo: Io = {
+  out: (t) => process.stdout.write(t),
+  err: (t) => process.stderr.write(t),
+  isTTY: Boolean(process.stderr.isTTY),
+};
+
+const json = (value: unknown) => `${JSON.stringify(value, null, 2)}\n`;
+
+function dataSummary(data: FashionMnist) {
+  return {
+    dir: data.dir, source: data.source, files: data.files,
+    train: { count: data.train.count, height: data.train.height, width: data.train.width },
+    test: { count: data.test.count, height: data.test.height, width: data.test.width },
+  };
+}
+
+function backendSummary(b: BackendInfo) {
+  return { name: b.name, description: b.description, skipped: b.skipped };
+}
+
+async function shapes(opts: { size: number; oneByOne: number; backend?: string; json?: boolean }, io: Io) {
+  const backend = await selectBackend(opts.backend);
+  const model = nin({ inputSize: opts.size, oneByOneCount: opts.oneByOne });
+  const rows = layerSummary(model);
+  const total = countParams(model);
+  model.dispose();
+  if (opts.json) {
+    io.out(json({
+      command: 'shapes', inputSize: opts.size, oneByOneCount: opts.oneByOne, backend: backend.name,
+      layers: rows.map((r) => ({ name: r.name, shape: r.shapeNCHW, shapeNHWC: r.shapeNHWC, params: r.params })),
+      totalParams: total,
+    }));
+    return;
+  }
+  io.out(`NiN for one ${opts.size}×${opts.size} grey image. Shapes are printed (N, C, H, W) as in the chapter;\n` +
+    `tfjs itself stores (N, H, W, C).\n\n${formatLayerSummary(rows)}\n`);
+}
+
+async function data(opts: { dataDir?: string; json?: boolean }, io: Io) {
+  const d = await loadFashionMnist({ dataDir: opts.dataDir });
+  if (opts.json) {
+    io.out(json({ command: 'data', verified: true, ...dataSummary(d) }));
+    return;
+  }
+  io.out(`Fashion-MNIST found in ${d.dir} (${d.source})\n` +
+    Object.values(d.files).map((f) => `  ${f}\n`).join('') +
+    `verified: ${d.train.count} training and ${d.test.count} test images of ` +
+    `${d.train.height}×${d.train.width} px, labels 0–9\n`);
+}
+
+interface TrainOpts {
+  epochs?: number; optimizer?: string; lr?: number; lrSchedule?: string; warmupSteps?: number; init?: string; momentum?: number;
+  classBlockBias?: number; classBlockMargin?: number;
+  batchSize?: number; resize?: number; seed?: number; trainLimit?: number; testLimit?: number; backend?: string; dataDir?: string;
+  oneByOne: number; json?: boolean; checkpointDir?: string; resume?: boolean;
+}
+
+/** How to continue a run saved in `dir`, as a command the user can paste. */
+const resumeCommand = (dir: string) => `nin train --resume --checkpoint-dir ${dir}`;
+
+/** The run's options as the library takes them: only what the user gave (undefined: the default, or the checkpoint's). */
+function runOptions(opts: TrainOpts, oneByOneGiven: boolean): RunOptions {
+  return {
+    train: {
+      numEpochs: opts.epochs, optimizer: opts.optimizer as OptimizerName | undefined, lr: opts.lr,
+      lrSchedule: opts.lrSchedule as LrSchedule | undefined, warmupSteps: opts.warmupSteps, momentum: opts.momentum,
+      classBlockMargin: opts.classBlockMargin,
+      batchSize: opts.batchSize, resize: opts.resize, seed: opts.seed,
+    },
+    model: {
+      oneByOneCount: oneByOneGiven ? opts.oneByOne : undefined, init: opts.init as KernelInit | undefined,
+      classBlockBias: opts.classBlockBias,
+    },
+    checkpointDir: opts.checkpointDir, resume: opts.resume ? 'always' : 'never',
+  };
+}
+
+/** What is about to happen, before the first step. */
+function banner(plan: RunPlan, backend: BackendInfo, d: FashionMnist): string {
+  const c = plan.config;
+  const s = plan.saved;
+  const lines = [`backend: ${backend.description}`, ...backend.skipped.map((x) => `  (skipped ${x})`),
+    `data: ${d.dir} (${d.source}), ${d.train.count} training / ${d.test.count} test examples`];
+  if (s) {
+    lines.push(`resuming from ${plan.checkpointDir} (${describePosition(s.epochsCompleted, s.partial)})` +
+      `${s.train.lr !== c.lr ? `, lr ${s.train.lr} → ${c.lr}` : ''}` +
+      `${s.backend && s.backend !== backend.description ? `; trained so far on ${s.backend}, so the numbers will not ` +
+        'match a run on one backend to the last bit' : ''}`);
+    if (s.recovered) lines.push(`  (${s.recovered})`);
+  }
+  lines.push(`training NiN at ${c.resize}×${c.resize} px: ${c.numEpochs} epoch${c.numEpochs === 1 ? '' : 's'}, ` +
+    `${c.optimizer} lr ${c.lr}${c.lrSchedule === 'constant' ? '' : ` (${c.lrSchedule} schedule)`}` +
+    `${c.warmupSteps > 0 ? `, ${c.warmupSteps} warm-up steps` : ''}${plan.model.init === 'glorot' ? '' : `, ${plan.model.init} init`}` +
+    `${plan.model.classBlockBias === 0 ? '' : `, class-block bias ${plan.model.classBlockBias}`}` +
+    `${c.classBlockMargin === 0 ? '' : `, class-block margin ${c.classBlockMargin}`}` +
+    `${c.momentum > 0 ? `, momentum ${c.momentum}` : ''}, batch ${c.batchSize}`);
+  return `${lines.join('\n')}\n`;
+}
+
+/** The backend and data of a planned run; the plan's folder is let go if either fails. */
+async function prepare(plan: RunPlan, opts: TrainOpts): Promise<{ backend: BackendInfo; d: FashionMnist }> {
+  try {
+    const backend = await selectBackend(opts.backend);
+    const d = await loadFashionMnist({
+      dataDir: opts.dataDir, trainLimit: opts.trainLimit ?? plan.dataLimits.trainLimit, testLimit: opts.testLimit ?? plan.dataLimits.testLimit,
+    });
+    return { backend, d };
+  } catch (err) {
+    plan.release();
+    throw err;
+  }
+}
+
+/** A stopped run's last words: where it stopped, what was saved, how to go on. */
+function interrupted(outcome: RunOutcome, reason: StopReason | undefined, dir: string | undefined, steps: number): Interrupted {
+  const stop = outcome.history.interrupted!;
+  const where = stop.steps === 0 ? `stopped before epoch ${stop.epoch}` : `stopped at epoch ${stop.epoch}, step ${stop.steps} of ${steps}`;
+  const by = reason === undefined || reason.what === 'Ctrl-C' ? '' : ` (${reason.what})`;
+  const kept = dir === undefined || outcome.saved === undefined
+    ? 'nothing saved (train with --checkpoint-dir DIR to keep progress)'
+    : `saved ${describePosition(outcome.history.epochs.length, stop)} in ${outcome.saved.path}; resume with \`${resumeCommand(dir)}\``;
+  return new Interrupted(`interrupted${by}: ${where}; ${kept}`, reason?.exitCode ?? EXIT_INTERRUPTED);
+}
+
+async function trainCommand(opts: TrainOpts, io: Io, oneByOneGiven: boolean) {
+  const plan = planRun(runOptions(opts, oneByOneGiven)); // every option and the folder, before the slow parts
+  const { backend, d } = await prepare(plan, opts);
+  plan.backend = backend.description;
+  if (!opts.json) io.out(banner(plan, backend, d));
+  const reporter = trainReporter(io, plan.config.numEpochs, Boolean(opts.json));
+  const stop = watchStopSignals((line) => io.err(`${io.isTTY ? '\n' : ''}nin: ${line}\n`));
+  let outcome: RunOutcome;
+  try {
+    outcome = await executeRun(plan, d, reporter, stop.signal);
+  } catch (err) {
+    throw withResumeHint(err, plan);
+  } finally {
+    stop.remove();
+    reporter.stop();
+  }
+  outcome.model.dispose();
+  const dir = plan.checkpointDir;
+  if (outcome.history.interrupted) throw interrupted(outcome, stop.reason(), dir, numBatches(d.train.count, plan.config.batchSize));
+  const final = finalMetrics(outcome.history);
+  if (opts.json) {
+    const resumedFrom = plan.saved ? { epochsCompleted: plan.saved.epochsCompleted, steps: plan.saved.steps } : null;
+    io.out(json({
+      command: 'train', backend: backendSummary(backend), data: dataSummary(d), config: { train: plan.config, model: plan.model },
+      history: outcome.history.epochs, final, ...(dir !== undefined ? { checkpoint: { dir, resumedFrom } } : {}),
+    }));
+    return;
+  }
+  io.out(`${formatFinalMetrics(final, backend.name)}\n`);
+}
+
+/** A dead or diverged run's error, with the command that resumes from its last good checkpoint. */
+function withResumeHint(err: unknown, plan: RunPlan): unknown {
+  const dir = plan.checkpointDir;
+  if (!(err instanceof UnhealthyError) || dir === undefined || err.lastGood === undefined) return err;
+  const hint = `; resume from it with \`${resumeCommand(dir)} --lr ${Number((plan.config.lr / 10).toPrecision(3))}\``;
+  const Same = err instanceof DeadNetworkError ? DeadNetworkError : DivergedError;
+  return new Same(err.message + hint, err.position, err.lastGood);
+}
+
+interface EvalOpts { model: string; dataDir?: string; testLimit?: number; backend?: string; batchSize?: number; json?: boolean }
+
+async function evalCommand(opts: EvalOpts, io: Io) {
+  if (opts.batchSize !== undefined && (!Number.isInteger(opts.batchSize) || opts.batchSize < 1)) {
+    throw new ConfigError(`--batch-size must be an integer >= 1, got ${opts.batchSize}`);
+  }
+  const dir = path.resolve(opts.model);
+  const backend = await selectBackend(opts.backend);
+  const loaded = await loadModelFromDir(dir);
+  if (loaded.note) io.err(`nin: note: ${loaded.note}\n`);
+  try {
+    const resize = modelInputSize(loaded.model);
+    const d = await loadFashionMnist({ dataDir: opts.dataDir, trainLimit: 1, testLimit: opts.testLimit });
+    const e = evaluateModel(loaded.model, d.test, { batchSize: opts.batchSize });
+    const checkpoint = loaded.state ? { epochsCompleted: loaded.state.epochsCompleted, steps: loaded.state.steps } : null;
+    if (e.constantOutput) io.err(`nin: warning: ${CONSTANT_OUTPUT_WARNING}\n`);
+    if (opts.json) {
+      io.out(json({
+        command: 'eval', backend: backendSummary(backend), model: { path: loaded.path, inputSize: resize, checkpoint },
+        data: { dir: d.dir, source: d.source, split: 'test', count: d.test.count },
+        accuracy: e.accuracy, correct: e.correct, count: e.count, perClass: e.perClass,
+        ...(e.constantOutput ? { warning: CONSTANT_OUTPUT_WARNING } : {}),
+        confusionMatrix: e.confusion, confusionMatrixAxes: { rows: 'true class', columns: 'predicted class' },
+      }));
+      return;
+    }
+    io.out(`backend: ${backend.description}\nmodel: ${loaded.path} (${resize}×${resize} px input` +
+      `${checkpoint ? `, ${describePosition(checkpoint.epochsCompleted, loaded.state!.partial)}` : ''})\n` +
+      `data: ${d.dir} (${d.source}), ${d.test.count} test examples\n\n${formatEvaluation(e)}`);
+  } finally {
+    loaded.model.dispose();
+  }
+}
+
+async function bench(opts: { resize?: number; batchSize?: number; steps?: number; backend?: string; json?: boolean }, io: Io) {
+  const config = resolveBenchConfig({ resize: opts.resize, batchSize: opts.batchSize, steps: opts.steps });
+  const backend = await selectBackend(opts.backend);
+  if (!opts.json) {
+    io.out(`backend: ${backend.description}\nNiN at ${config.resize} px, batch ${config.batchSize}, ` +
+      `random data; median of ${config.steps} steps after ${config.warmup} untimed\n`);
+  }
+  const r = benchmark(config);
+  if (opts.json) {
+    io.out(`${JSON.stringify({ ...r, backend: backend.description })}\n`);
+    return;
+  }
+  io.out(`forward: ${r.forward_img_s} images/s\ntraining step: ${r.train_img_s} images/s\n` +
+    `peak RSS: ${r.peak_rss_mb} MB\n`);
+}
+
+/** Builds the commander program; `run` is what each action calls to do its work. */
+function program(io: Io, run: (work: () => Promise<void>) => Promise<void>): Command {
+  const backendOption = () => new Option('--backend <name>', 'tfjs backend (default: $NIN_BACKEND, else auto)')
+    .choices(BACKEND_CHOICES as unknown as string[]);
+  const cmd = new Command('nin')
+    .description('Network in Network (Dive into Deep Learning, chapter NiN) on TensorFlow.js')
+    .option('--debug', 'print stack traces on errors')
+    .configureOutput({
+      writeOut: io.out,
+      writeErr: io.err,
+      // Commander's own one-line errors (unknown flag, bad number) in the same form as ours.
+      outputError: (text, write) => write(text.replace(/^error: /, 'nin: ')),
+    })
+    .exitOverride()
+    .showHelpAfterError(false);
+
+  cmd.command('shapes')
+    .description("print each layer's output shape and parameters for one image")
+    .option('--size <px>', 'input image side', intArg, NIN_DEFAULTS.inputSize)
+    .option('--one-by-one <n>', 'follow-up 1×1 convolutions per block (0–3)', intArg, NIN_DEFAULTS.oneByOneCount)
+    .addOption(backendOption())
+    .option('--json', 'print one JSON object')
+    .action((opts) => run(() => shapes(opts, io)));
+
+  cmd.command('train')
+    .description('train NiN on Fashion-MNIST and report loss, accuracy and speed')
+    .option('--epochs <n>', `passes over the training set (default ${TRAIN_DEFAULTS.numEpochs})`, intArg)
+    .option('--optimizer <name>', `sgd (the chapter's), or adam: try --lr 0.001 with it (default ${TRAIN_DEFAULTS.optimizer})`)
+    .option('--lr <x>', `learning rate (default ${TRAIN_DEFAULTS.lr})`, numberArg)
+    .option('--lr-schedule <name>', `constant, or cosine: decay from --lr towards 0 over the run (default ${TRAIN_DEFAULTS.lrSchedule})`)
+    .option('--warmup-steps <n>', `steps of linear learning-rate warm-up before the schedule (default ${TRAIN_DEFAULTS.warmupSteps})`, intArg)
+    .option('--init <name>', `kernel initialisation: glorot (d2l's) or he, made for ReLU (default ${NIN_DEFAULTS.init})`)
+    .option('--class-block-bias <b>', `starting bias of the last block, whose channels are the classes (the cpu recipe: ${PROFILES.cpu.model.classBlockBias}; default ${NIN_DEFAULTS.classBlockBias})`, numberArg)
+    .option('--class-block-margin <m>', `before the first step, lift the last block's biases so that every class channel is at least m on the first 256 training images (the cpu recipe: ${PROFILES.cpu.train.classBlockMargin}; default ${TRAIN_DEFAULTS.classBlockMargin})`, numberArg)
+    .option('--momentum <m>', `SGD momentum in [0, 1), 0 for plain SGD; sgd only (default ${TRAIN_DEFAULTS.momentum})`, numberArg)
+    .option('--batch-size <n>', `examples per step (default ${TRAIN_DEFAULTS.batchSize})`, intArg)
+    .option('--resize <px>', `image side fed to the network, at least 67 (default ${TRAIN_DEFAULTS.resize})`, intArg)
+    .option('--train-limit <n>', 'use only the first n training examples', intArg)
+    .option('--test-limit <n>', 'use only the first n test examples', intArg)
+    .option('--one-by-one <n>', 'follow-up 1×1 convolutions per block (0–3)', intArg, NIN_DEFAULTS.oneByOneCount)
+    .option('--seed <n>', `seed for initialisation and shuffling (default ${TRAIN_DEFAULTS.seed})`, intArg)
+    .option('--data-dir <dir>', 'directory with the four Fashion-MNIST files')
+    .addOption(backendOption())
+    .option('--checkpoint-dir <dir>', 'save a checkpoint there after every epoch (and on Ctrl-C)')
+    .option('--resume', 'continue from the last checkpoint in --checkpoint-dir')
+    .option('--json', 'print one JSON object (config, per-epoch history, final metrics)')
+    .action((opts, command: Command) =>
+      run(() => trainCommand(opts, io, command.getOptionValueSource('oneByOne') !== 'default')));
+
+  cmd.command('eval')
+    .description('evaluate a saved model on the test set: accuracy, per-class accuracy, confusion matrix')
+    .requiredOption('--model <dir>', 'a checkpoint directory (its latest checkpoint) or a folder with model.json')
+    .option('--data-dir <dir>', 'directory with the four Fashion-MNIST files')
+    .option('--test-limit <n>', 'use only the first n test examples', intArg)
+    .option('--batch-size <n>', 'examples per forward pass (default 256)', intArg)
+    .addOption(backendOption())
+    .option('--json', 'print one JSON object')
+    .action((opts) => run(() => evalCommand(opts, io)));
+
+  cmd.command('bench')
+    .description('forward and training-step throughput of NiN on random data')
+    .option('--resize <px>', `input side (default ${BENCH_DEFAULTS.resize})`, intArg)
+    .option('--batch-size <n>', `images per step (default ${BENCH_DEFAULTS.batchSize})`, intArg)
+    .option('--steps <n>', `timed steps per figure (default ${BENCH_DEFAULTS.steps})`, intArg)
+    .addOption(backendOption())
+    .option('--json', 'print one JSON object, with the reference script\'s field names')
+    .action((opts) => run(() => bench(opts, io)));
+
+  cmd.command('data')
+    .description('find Fashion-MNIST (downloading it if needed) and check its four files')
+    .option('--data-dir <dir>', 'directory with the four Fashion-MNIST files')
+    .option('--json', 'print one JSON object')
+    .action((opts) => run(() => data(opts, io)));
+  return cmd;
+}
+
+/** Config field → the flag that sets it, so errors name what the user typed. */
+const FLAGS: Record<string, string> = {
+  numEpochs: '--epochs', lr: '--lr', batchSize: '--batch-size', resize: '--resize', seed: '--seed',
+  trainLimit: '--train-limit', testLimit: '--test-limit', oneByOneCount: '--one-by-one', steps: '--steps',
+  dataDir: '--data-dir', backend: '--backend', checkpointDir: '--checkpoint-dir', momentum: '--momentum',
+  lrSchedule: '--lr-schedule', optimizer: '--optimizer', warmupSteps: '--warmup-steps', init: '--init', classBlockBias: '--class-block-bias', classBlockMargin: '--class-block-margin', resume: '--resume',
+};
+
+/**
+ * The one line an error becomes: a user's error (a bad option, a damaged file, a full disk,
+ * a dead network) says what to do, with config fields named by their flags; anything else
+ * is an internal error.
+ */
+function errorLine(e: unknown, debug: boolean): string {
+  if (e instanceof ConfigError) return e.messageFor(FLAGS).split('\n')[0];
+  if (e instanceof UnhealthyError) return e.message.split('\n')[0];
+  const err = e as NodeJS.ErrnoException;
+  if (userFsCode(err) !== undefined && err.path !== undefined) {
+    return `cannot ${err.syscall ?? 'use'} ${err.path} ${fsReason(err)}`; // a file-system failure a user can fix
+  }
+  return `internal error: ${errorSummary(e)}${debug ? '' : ' (rerun with --debug for the stack trace)'}`;
+}
+
+/** Runs the CLI on `argv` (node-style: [node, script, ...args]); resolves to the exit code. */
+export async function main(argv: string[] = process.argv, io: Io = processIo): Promise<number> {
+  const debug = argv.includes('--debug');
+  let failure: unknown;
+  const run = async (work: () => Promise<void>) => {
+    try {
+      await work();
+    } catch (err) {
+      failure = err;
+    }
+  };
+  try {
+    await program(io, run).parseAsync(argv);
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // Commander has already printed its one-line message (or the help text).
+      return err.exitCode === 0 || err.code === 'commander.helpDisplayed' || err.code === 'commander.version' ? 0 : 2;
+    }
+    failure = err;
+  }
+  if (failure === undefined) return 0;
+  const e = failure as Error;
+  if (e instanceof Interrupted) {
+    io.err(`nin: ${e.message}\n`);
+    return e.exitCode;
+  }
+  io.err(`nin: ${errorLine(e, debug)}\n`);
+  if (debug && e?.stack) io.err(`${e.stack}\n`);
+  return 1;
+}

@@ -1,0 +1,210 @@
+/**
+ * Throughput of the chapter's NiN on random data, measured the way
+ * `../shared/reference/torch_nin.py` measures PyTorch, so the two can be compared as a ratio:
+ * the same network, batch and input size; a training step is forward + backward + SGD
+ * update; each figure is the median over `steps` timed steps after `warmup` untimed ones.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { positiveInt, withDefaults } from '../core/validate';
+import type * as tfl from '@tensorflow/tfjs-layers';
+import { checkInputSize, countFlops, countParams, logitsOf, nin } from '../core/model';
+import { autoMicroBatchSize, sgdStep } from './loop';
+import { nativeConvLibrary, nativeConvolutionsActive, sgemmGflops } from '../kernels/native';
+import type { TrainConfig } from '../core/trainConfig';
+
+export interface BenchConfig {
+  /** Input side in pixels. @default 96 */
+  resize: number;
+  /** Images per step. @default 128 */
+  batchSize: number;
+  /** Timed steps per figure. @default 5 */
+  steps: number;
+  /** Untimed steps before them (1, as the reference script does). @default 1 */
+  warmup: number;
+}
+
+export const BENCH_DEFAULTS: Readonly<BenchConfig> = Object.freeze({ resize: 96, batchSize: 128, steps: 5, warmup: 1 });
+
+export function resolveBenchConfig(partial: Partial<BenchConfig> = {}): BenchConfig {
+  const c = withDefaults('bench', partial, BENCH_DEFAULTS);
+  checkInputSize('resize', c.resize);
+  positiveInt('batchSize', c.batchSize);
+  positiveInt('steps', c.steps);
+  positiveInt('warmup', c.warmup, 0);
+  return c;
+}
+
+/** Field names follow the reference script's JSON, so the two lines compare key by key. */
+export interface BenchResult {
+  backend: string;
+  resize: number;
+  batch_size: number;
+  forward_img_s: number;
+  train_img_s: number;
+  /** Peak resident memory of this process so far (the whole process, not just tensors). */
+  peak_rss_mb: number;
+  /**
+   * FLOP rate of training, counted as three forward passes per image of direct convolutions
+   * (GFLOP/s). Winograd convolutions do fewer multiplications, so where they run this is an
+   * effective rate: the direct convolutions' rate that would take as long.
+   */
+  gflops: number;
+  /** FLOP rate of the forward pass (GFLOP/s). */
+  forward_gflops: number;
+  /**
+   * The machine's own sgemm rate, measured in the same run (OpenBLAS, 2048², every thread),
+   * GFLOP/s: `gflops / peak_gflops` is how close training comes to it. Null without the
+   * native addon.
+   */
+  peak_gflops: number | null;
+  /** What ran the convolutions: `oneDNN (…)`, `OpenBLAS`, or the backend's own kernels. */
+  conv_library: string;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+/** Seconds per call of `step`: `warmup` untimed calls, then the median of `steps` timed ones. */
+function timed(step: () => void, steps: number, warmup: number): number {
+  for (let i = 0; i < warmup; i++) step();
+  const times: number[] = [];
+  for (let i = 0; i < steps; i++) {
+    const t = performance.now();
+    step();
+    times.push((performance.now() - t) / 1000);
+  }
+  return median(times);
+}
+
+/** Runs on the active backend (call `selectBackend` first). */
+export function benchmark(partial: Partial<BenchConfig> = {}): BenchResult {
+  const c = resolveBenchConfig(partial);
+  const model = nin({ inputSize: c.resize, seed: 0 });
+  const optimizer = tf.train.sgd(0.1);
+  const x = tf.randomUniform([c.batchSize, c.resize, c.resize, 1], 0, 1, 'float32', 1); // NHWC
+  const y = tf.randomUniform([c.batchSize], 0, 10, 'int32', 2);
+  try {
+    const forward = () => tf.tidy(() => { logitsOf(model, x).dataSync(); });
+    const micro = autoMicroBatchSize(model, c.batchSize);
+    const trainStep = () => { sgdStep(model, optimizer, x as tf.Tensor4D, y as tf.Tensor1D, micro); };
+    const fwd = timed(forward, c.steps, c.warmup);
+    const trn = timed(trainStep, c.steps, c.warmup);
+    const flops = countFlops(model);
+    const native = tf.getBackend() === 'wasm' && nativeConvolutionsActive();
+    const peak = native ? sgemmGflops() : undefined;
+    return {
+      backend: tf.getBackend(),
+      resize: c.resize,
+      batch_size: c.batchSize,
+      forward_img_s: round1(c.batchSize / fwd),
+      train_img_s: round1(c.batchSize / trn),
+      peak_rss_mb: Math.round(process.resourceUsage().maxRSS / 1024),
+      gflops: round1((3 * flops * c.batchSize) / trn / 1e9),
+      forward_gflops: round1((flops * c.batchSize) / fwd / 1e9),
+      peak_gflops: peak === undefined ? null : round1(peak),
+      conv_library: native ? nativeConvLibrary() ?? 'OpenBLAS' : `${tf.getBackend()} kernels`,
+    };
+  } finally {
+    tf.dispose([x, y]);
+    optimizer.dispose();
+    model.dispose();
+  }
+}
+
+const round1 = (v: number) => Math.round(v * 10) / 10;
+
+/** Measured memory of one model, as the resource-use exercise asks. */
+export interface ResourceUse {
+  /** Trainable parameters. */
+  params: number;
+  /** Forward-pass FLOPs per image. */
+  flopsPerImage: number;
+  /**
+   * Tensor bytes one training step needs at its peak: the weights, the batch, and what the
+   * step holds at its fullest (activations kept for the backward pass, gradients).
+   */
+  trainPeakBytes: number;
+  /** The same for predicting one batch: weights, batch, and the forward pass's peak. */
+  predictPeakBytes: number;
+}
+
+/** Bytes of live tensors above the level before `work`, at the fullest point of `work`. */
+async function peakAbove(work: () => void): Promise<number> {
+  const before = tf.memory().numBytes;
+  // tf.profile returns the engine's one profile object, which the next call overwrites:
+  // read the figure at once.
+  const { peakBytes } = await tf.profile(work);
+  return Math.max(0, peakBytes - before);
+}
+
+/**
+ * Parameters, FLOPs and the tensor memory of one training step and one prediction of
+ * `batchSize` random images, measured with `tf.profile` (tfjs's own byte count of live
+ * tensors, the same on every backend). Tensors that other code holds are not counted. The
+ * model's weights change (one SGD step at a tiny learning rate): pass a model built for this.
+ */
+export async function resourceUse(model: tfl.LayersModel, batchSize: number): Promise<ResourceUse> {
+  const [, h, w, c] = model.inputs[0].shape as number[];
+  const x = tf.randomUniform([batchSize, h, w, c], 0, 1, 'float32', 3);
+  const y = tf.randomUniform([batchSize], 0, 10, 'int32', 4);
+  const optimizer = tf.train.sgd(1e-9);
+  try {
+    const micro = autoMicroBatchSize(model, batchSize);
+    const held = model.weights.reduce((sum, v) => sum + v.read().size * 4, 0) + (x.size + y.size) * 4;
+    const train = await peakAbove(() => { sgdStep(model, optimizer, x as tf.Tensor4D, y as tf.Tensor1D, micro); });
+    const predict = await peakAbove(() => { tf.tidy(() => { logitsOf(model, x).dataSync(); }); });
+    return {
+      params: countParams(model),
+      flopsPerImage: countFlops(model),
+      trainPeakBytes: held + train,
+      predictPeakBytes: held + predict,
+    };
+  } finally {
+    tf.dispose([x, y]);
+    optimizer.dispose();
+  }
+}
+
+/** How long a training run will take on this machine, from a few steps measured here. */
+export interface TrainingEstimate {
+  /** The whole run: every epoch's training steps and its evaluation of the test split. */
+  seconds: number;
+  trainImagesPerSec: number;
+  forwardImagesPerSec: number;
+  epochs: number;
+  trainCount: number;
+  testCount: number;
+}
+
+/**
+ * Estimates a run of `config` on splits of `trainCount` and `testCount` images by timing a
+ * few training steps and forward passes of a throwaway NiN on random data (a second or two
+ * at 67 px; the run's own model is not touched). Three untimed steps first: a fresh model's
+ * first few steps can take twice as long (one probe in a notebook: 392, 189, then 94 ms at
+ * 67 px), and one estimate after a single untimed step said 17 minutes for a run of 10.
+ * Batch preparation is not timed, so the run takes somewhat longer. `measure` is the
+ * benchmark to use (tests pass their own).
+ */
+export function estimateTraining(
+  config: TrainConfig, trainCount: number, testCount: number, measure: (c: Partial<BenchConfig>) => BenchResult = benchmark,
+): TrainingEstimate {
+  const r = measure({ resize: config.resize, batchSize: config.batchSize, steps: 3, warmup: 3 });
+  const perEpoch = trainCount / r.train_img_s + testCount / r.forward_img_s;
+  return {
+    seconds: config.numEpochs * perEpoch, trainImagesPerSec: r.train_img_s, forwardImagesPerSec: r.forward_img_s,
+    epochs: config.numEpochs, trainCount, testCount,
+  };
+}
+
+/** "measured here: 380 training and 1,400 inference images/s, so 6 epochs of … take about 17 minutes". */
+export function describeEstimate(e: TrainingEstimate): string {
+  const n = (x: number) => Math.round(x).toLocaleString('en-US');
+  const minutes = e.seconds / 60;
+  const time = minutes < 1.5 ? `${Math.max(1, Math.round(e.seconds))} seconds` : `${Math.round(minutes)} minutes`;
+  return `measured here: ${n(e.trainImagesPerSec)} training and ${n(e.forwardImagesPerSec)} inference images/s, so ` +
+    `${e.epochs} epoch${e.epochs === 1 ? '' : 's'} of ${n(e.trainCount)} training images (and ${n(e.testCount)} test images ` +
+    `after each) take about ${time} on this machine`;
+}

@@ -1,0 +1,92 @@
+/**
+ * Class maps: the last block's maps must average to the model's scores (that is what global
+ * average pooling does), a larger NiN must carry the same weights, the mosaic must put each
+ * test image in its tile, and the chart must draw one panel per class.
+ */
+import { before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as tf from '@tensorflow/tfjs-core';
+import { bandSplit } from '../fixtures';
+import { selectBackend } from '../../lib/kernels/backend';
+import { classMapChart, classMapMosaic, classMaps, mapOf, withInputSize } from '../../lib/core/classMaps';
+import { FASHION_MNIST_CLASSES } from '../../lib/core/fashionMnist';
+import { featureMapSize, nin } from '../../lib/core/model';
+import { heatOverlayPngDataUrl, vegaLiteToSvg } from '../../lib/core/plots';
+
+before(async () => {
+  await selectBackend('wasm');
+});
+
+test('classMaps: the spatial mean of each map is the class score the model outputs', () => {
+  for (const inputSize of [67, 131, 224]) {
+    const model = nin({ inputSize, seed: 3, init: 'he' });
+    const xs = tf.randomUniform([2, inputSize, inputSize, 1], 0, 1, 'float32', 5) as tf.Tensor4D;
+    const maps = classMaps(model, xs);
+    const side = featureMapSize(inputSize);
+    assert.deepEqual(maps.shape, [2, side, side, 10]);
+    const fromMaps = tf.mean(maps, [1, 2]);
+    const scores = model.predict(xs) as tf.Tensor;
+    const diff = tf.max(tf.abs(tf.sub(fromMaps, scores))).dataSync()[0];
+    assert.ok(diff < 1e-5, `${inputSize} px: mean of the maps differs from the scores by ${diff}`);
+    assert.ok(tf.min(maps).dataSync()[0] >= 0, 'maps are ReLU outputs');
+    tf.dispose([xs, maps, fromMaps, scores]);
+    model.dispose();
+  }
+});
+
+test('classMaps refuses a model without the pooling head', () => {
+  const dense = nin({ inputSize: 67, head: 'dense' });
+  const xs = tf.zeros([1, 67, 67, 1]) as tf.Tensor4D;
+  assert.throws(() => classMaps(dense, xs), /no global_avg_pool layer/);
+  xs.dispose();
+  dense.dispose();
+});
+
+test('withInputSize: a larger NiN with the same weights', () => {
+  const model = nin({ inputSize: 67, seed: 1 });
+  const big = withInputSize(model, {}, 201);
+  const [a, b] = [model.getWeights(), big.getWeights()];
+  assert.equal(a.length, b.length);
+  a.forEach((w, i) => assert.deepEqual(Array.from(w.dataSync()), Array.from(b[i].dataSync())));
+  assert.deepEqual(big.inputs[0].shape, [null, 201, 201, 1]);
+  model.dispose();
+  big.dispose();
+});
+
+test('classMapMosaic: tiles in reading order, maps of the mosaic, predictions of each image alone; no tensor left', () => {
+  const test = bandSplit(12);
+  const model = nin({ inputSize: 67, seed: 2, init: 'he' });
+  const before = tf.memory().numTensors;
+  const m = classMapMosaic(model, {}, test, { grid: 2, resize: 67, first: 1 });
+  assert.equal(tf.memory().numTensors, before);
+  assert.equal(m.side, 134);
+  assert.equal(m.mapSide, featureMapSize(134));
+  assert.equal(m.maps.length, m.mapSide * m.mapSide * 10);
+  assert.deepEqual(m.labels, Array.from(test.labels.subarray(1, 5)));
+  assert.equal(m.predicted.length, 4);
+  // Tile (row 1, column 0) is test image 1 + 2; its centre pixel is that image's centre, resized.
+  const centre = test.images[(1 + 2) * 28 * 28 + 14 * 28 + 14];
+  assert.ok(Math.abs(m.image[(67 + 33) * 134 + 33] - centre) <= 40, `tile pixel ${m.image[(67 + 33) * 134 + 33]} vs image ${centre}`);
+  assert.throws(() => classMapMosaic(model, {}, test, { grid: 4, resize: 67 }), /needs 16 test images, there are 12/);
+  model.dispose();
+});
+
+test('heat overlay: transparent where the map is 0, red-yellow where it peaks', () => {
+  const { PNG } = require('pngjs') as typeof import('pngjs');
+  const grey = new Uint8Array(16).fill(100);
+  const map = Float32Array.from([0, 0, 0, 2]); // 2×2 map, peak at the bottom right
+  const png = PNG.sync.read(Buffer.from(heatOverlayPngDataUrl(grey, 4, map, 2, 2).split(',')[1], 'base64'));
+  const at = (x: number, y: number) => Array.from(png.data.subarray(4 * (y * 4 + x), 4 * (y * 4 + x) + 3));
+  assert.deepEqual(at(0, 0), [70, 70, 70]);
+  assert.deepEqual(at(3, 3), [255, 230, 0]);
+});
+
+test('classMapChart: the mosaic and ten class panels, drawn as SVG', async () => {
+  const m = { image: new Uint8Array(36).fill(50), side: 6, maps: new Float32Array(2 * 2 * 10).fill(1), mapSide: 2, classes: 10, labels: [], predicted: [] };
+  assert.equal(mapOf(m, 3).length, 4);
+  const spec = classMapChart(m, FASHION_MNIST_CLASSES, 4);
+  const values = (spec.data as { values: { title: string }[] }).values;
+  assert.deepEqual(values.map((v) => v.title), ['test images', ...FASHION_MNIST_CLASSES]);
+  const svg = await vegaLiteToSvg(spec);
+  assert.equal((svg.match(/<image /g) ?? []).length, 11);
+});
