@@ -20,7 +20,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { logitsOf } from './model';
-import { positiveInt, withDefaults } from './validate';
+import { positiveInt, Render, UserError, withDefaults } from './validate';
 
 export interface HealthConfig {
   /**
@@ -60,13 +60,16 @@ export interface StepVitals {
 }
 
 /** Training stopped because the network can no longer learn; the message says where, what, and what to try. */
-export class UnhealthyError extends Error {
+export class UnhealthyError extends UserError {
   override name = 'UnhealthyError';
   /**
    * `position`: the step that showed it, when a step did. `lastGood`: the checkpoint a run
-   * can go back to, in words, when it has one (a training run adds it).
+   * can go back to, in words, when it has one (a training run adds it). `suggestedLr`: a
+   * learning rate worth trying next, when a smaller one would help.
    */
-  constructor(message: string, readonly position?: StepPosition, readonly lastGood?: string) {
+  constructor(
+    message: string | Render, readonly position?: StepPosition, readonly lastGood?: string, readonly suggestedLr?: number,
+  ) {
     super(message);
   }
 }

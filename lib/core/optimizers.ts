@@ -10,7 +10,7 @@ import type { OptimizerName, TrainConfig } from './trainConfig';
 export const ADAM = Object.freeze({ beta1: 0.9, beta2: 0.999, epsilon: 1e-7 });
 
 /** The fields that pick the update rule; `optimizer` may be left out (SGD). */
-type UpdateRule = Pick<TrainConfig, 'momentum'> & { optimizer?: OptimizerName };
+export type UpdateRule = Pick<TrainConfig, 'momentum' | 'lr'> & { optimizer?: OptimizerName };
 
 /** `sgd`, `momentum` or `adam`: the update rule a config describes, as checkpoints name it. */
 export function optimizerKind(config: UpdateRule): 'sgd' | 'momentum' | 'adam' {

@@ -5,17 +5,19 @@
  */
 
 /** Writes a message given the name of its field, and a way to name other fields. */
-type Render = (name: string, nameOf: (field: string) => string) => string;
+export type Render = (name: string, nameOf: (field: string) => string) => string;
 
 /**
- * An input or option the user can fix; the CLI prints its message alone, without a stack.
+ * A failure the user can act on (a bad option, a damaged file, a dead network): each front
+ * end prints its message alone, without a stack.
  *
- * When the problem is one config field, `field` names it and the message is written through
- * a function of that name, so a caller with its own names for fields (the command line's
- * flags) can say it in those: `err.messageFor({ lr: '--lr' })`.
+ * Fields are data, not words: a message that names config fields is written as a function of
+ * their names, and `field` is the one it is about, so each front end says it in its own words
+ * (the command line its flags, `err.messageFor({ lr: '--lr' })`); `message` names the fields
+ * as the library's configs do.
  */
-export class ConfigError extends Error {
-  override name = 'ConfigError';
+export class UserError extends Error {
+  override name = 'UserError';
   private readonly render?: Render;
 
   constructor(message: string | Render, readonly field?: string) {
@@ -23,11 +25,16 @@ export class ConfigError extends Error {
     if (typeof message !== 'string') this.render = message;
   }
 
-  /** The message with fields called what `names` calls them (unchanged when it has no field). */
+  /** The message with fields called what `names` calls them (unchanged when written as plain text). */
   messageFor(names: Record<string, string>): string {
     const nameOf = (f: string) => names[f] ?? f;
-    return this.render && this.field !== undefined ? this.render(nameOf(this.field), nameOf) : this.message;
+    return this.render ? this.render(nameOf(this.field ?? ''), nameOf) : this.message;
   }
+}
+
+/** An input or option the user can fix. */
+export class ConfigError extends UserError {
+  override name = 'ConfigError';
 }
 
 /** A positive integer, optionally bounded: `positiveInt('batchSize', 0)` throws. */

@@ -10,7 +10,7 @@ import type * as tfl from '@tensorflow/tfjs-layers';
 import { checkInputSize, countFlops, countParams, logitsOf, nin } from '../core/model';
 import { autoMicroBatchSize, sgdStep } from './loop';
 import { nativeConvLibrary, nativeConvolutionsActive, sgemmGflops } from '../kernels/native';
-import type { TrainConfig } from '../core/trainConfig';
+import { disposeOptimizer, makeOptimizer, UpdateRule } from '../core/optimizers';
 
 export interface BenchConfig {
   /** Input side in pixels. @default 96 */
@@ -79,11 +79,15 @@ function timed(step: () => void, steps: number, warmup: number): number {
   return median(times);
 }
 
-/** Runs on the active backend (call `selectBackend` first). */
-export function benchmark(partial: Partial<BenchConfig> = {}): BenchResult {
+/**
+ * Runs on the active backend (call `selectBackend` first). A training step updates with
+ * `rule` (the reference script's plain SGD at 0.1 unless told: a time estimate passes its
+ * recipe's, since Adam's update costs more).
+ */
+export function benchmark(partial: Partial<BenchConfig> = {}, rule: UpdateRule = { optimizer: 'sgd', momentum: 0, lr: 0.1 }): BenchResult {
   const c = resolveBenchConfig(partial);
   const model = nin({ inputSize: c.resize, seed: 0 });
-  const optimizer = tf.train.sgd(0.1);
+  const optimizer = makeOptimizer(rule);
   const x = tf.randomUniform([c.batchSize, c.resize, c.resize, 1], 0, 1, 'float32', 1); // NHWC
   const y = tf.randomUniform([c.batchSize], 0, 10, 'int32', 2);
   try {
@@ -109,7 +113,7 @@ export function benchmark(partial: Partial<BenchConfig> = {}): BenchResult {
     };
   } finally {
     tf.dispose([x, y]);
-    optimizer.dispose();
+    disposeOptimizer(optimizer);
     model.dispose();
   }
 }
@@ -166,45 +170,4 @@ export async function resourceUse(model: tfl.LayersModel, batchSize: number): Pr
     tf.dispose([x, y]);
     optimizer.dispose();
   }
-}
-
-/** How long a training run will take on this machine, from a few steps measured here. */
-export interface TrainingEstimate {
-  /** The whole run: every epoch's training steps and its evaluation of the test split. */
-  seconds: number;
-  trainImagesPerSec: number;
-  forwardImagesPerSec: number;
-  epochs: number;
-  trainCount: number;
-  testCount: number;
-}
-
-/**
- * Estimates a run of `config` on splits of `trainCount` and `testCount` images by timing a
- * few training steps and forward passes of a throwaway NiN on random data (a second or two
- * at 67 px; the run's own model is not touched). Three untimed steps first: a fresh model's
- * first few steps can take twice as long (one probe in a notebook: 392, 189, then 94 ms at
- * 67 px), and one estimate after a single untimed step said 17 minutes for a run of 10.
- * Batch preparation is not timed, so the run takes somewhat longer. `measure` is the
- * benchmark to use (tests pass their own).
- */
-export function estimateTraining(
-  config: TrainConfig, trainCount: number, testCount: number, measure: (c: Partial<BenchConfig>) => BenchResult = benchmark,
-): TrainingEstimate {
-  const r = measure({ resize: config.resize, batchSize: config.batchSize, steps: 3, warmup: 3 });
-  const perEpoch = trainCount / r.train_img_s + testCount / r.forward_img_s;
-  return {
-    seconds: config.numEpochs * perEpoch, trainImagesPerSec: r.train_img_s, forwardImagesPerSec: r.forward_img_s,
-    epochs: config.numEpochs, trainCount, testCount,
-  };
-}
-
-/** "measured here: 380 training and 1,400 inference images/s, so 6 epochs of … take about 17 minutes". */
-export function describeEstimate(e: TrainingEstimate): string {
-  const n = (x: number) => Math.round(x).toLocaleString('en-US');
-  const minutes = e.seconds / 60;
-  const time = minutes < 1.5 ? `${Math.max(1, Math.round(e.seconds))} seconds` : `${Math.round(minutes)} minutes`;
-  return `measured here: ${n(e.trainImagesPerSec)} training and ${n(e.forwardImagesPerSec)} inference images/s, so ` +
-    `${e.epochs} epoch${e.epochs === 1 ? '' : 's'} of ${n(e.trainCount)} training images (and ${n(e.testCount)} test images ` +
-    `after each) take about ${time} on this machine`;
 }

@@ -8,8 +8,7 @@ import assert from 'node:assert/strict';
 import { nativeConvolutionsActive } from '../../lib/kernels/native';
 import * as tf from '@tensorflow/tfjs-core';
 import { selectBackend } from '../../lib/kernels/backend';
-import { BENCH_DEFAULTS, benchmark, describeEstimate, estimateTraining, resolveBenchConfig, resourceUse } from '../../lib/training/benchmark';
-import { resolveTrainConfig } from '../../lib/core/trainConfig';
+import { BENCH_DEFAULTS, benchmark, resolveBenchConfig, resourceUse } from '../../lib/training/benchmark';
 import { countFlops, countParams, nin } from '../../lib/core/model';
 import { ConfigError } from '../../lib/core/validate';
 
@@ -86,14 +85,3 @@ test('resourceUse counts the model\'s own memory: unrelated live tensors do not 
   }
 });
 
-test('estimateTraining: epochs × (training images / training rate + test images / inference rate), in words', () => {
-  const measured = { backend: 'wasm', resize: 67, batch_size: 64, forward_img_s: 1000, train_img_s: 250, peak_rss_mb: 1,
-    gflops: 0, forward_gflops: 0, peak_gflops: null, conv_library: 'OpenBLAS' };
-  const asked: unknown[] = [];
-  const e = estimateTraining(resolveTrainConfig({ numEpochs: 6, resize: 67, batchSize: 64 }), 60000, 10000, (c) => { asked.push(c); return measured; });
-  assert.deepEqual(asked, [{ resize: 67, batchSize: 64, steps: 3, warmup: 3 }], 'measured at the run\'s size and batch, after three untimed steps');
-  assert.equal(e.seconds, 6 * (60000 / 250 + 10000 / 1000));
-  assert.equal(describeEstimate(e), 'measured here: 250 training and 1,000 inference images/s, so 6 epochs of 60,000 training ' +
-    'images (and 10,000 test images after each) take about 25 minutes on this machine');
-  assert.match(describeEstimate({ ...e, seconds: 12 }), /take about 12 seconds on this machine$/);
-});

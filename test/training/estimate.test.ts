@@ -4,9 +4,9 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { TrainingEstimate } from '../../lib/training/benchmark';
+import { resolveTrainConfig } from '../../lib/core/trainConfig';
 import { sliceSplit } from '../../lib/core/fashionMnist';
-import { fitToBudget } from '../../lib/training/estimate';
+import { describeEstimate, estimateTraining, fitToBudget, TrainingEstimate } from '../../lib/training/estimate';
 import { ConfigError } from '../../lib/core/validate';
 import { bandSplit } from '../fixtures';
 
@@ -58,4 +58,19 @@ test('sliceSplit: a window of a split without copying, clamped to what it holds'
   assert.equal(sliceSplit(split, 20, 5).count, 0);
   assert.throws(() => sliceSplit(split, -1, 5), /first must be an integer >= 0, got -1/);
   assert.throws(() => sliceSplit(split, 0, 2.5), /count must be an integer >= 0/);
+});
+
+test('estimateTraining: epochs × (training images / training rate + test images / inference rate), in words', () => {
+  const measured = { backend: 'wasm', resize: 67, batch_size: 64, forward_img_s: 1000, train_img_s: 250, peak_rss_mb: 1,
+    gflops: 0, forward_gflops: 0, peak_gflops: null, conv_library: 'OpenBLAS' };
+  const asked: unknown[] = [];
+  const rules: unknown[] = [];
+  const config = resolveTrainConfig({ numEpochs: 6, resize: 67, batchSize: 64, optimizer: 'adam', lr: 0.001 });
+  const e = estimateTraining(config, 60000, 10000, (c, rule) => { asked.push(c); rules.push(rule.optimizer); return measured; });
+  assert.deepEqual(asked, [{ resize: 67, batchSize: 64, steps: 3, warmup: 3 }], 'measured at the run\'s size and batch, after three untimed steps');
+  assert.deepEqual(rules, ['adam'], 'the steps timed are the recipe\'s (Adam\'s update costs more than SGD\'s)');
+  assert.equal(e.seconds, 6 * (60000 / 250 + 10000 / 1000));
+  assert.equal(describeEstimate(e), 'measured here: 250 training and 1,000 inference images/s, so 6 epochs of 60,000 training ' +
+    'images (and 10,000 test images after each) take about 25 minutes on this machine');
+  assert.match(describeEstimate({ ...e, seconds: 12 }), /take about 12 seconds on this machine$/);
 });
