@@ -23,28 +23,26 @@ export function hasOptimizerState(config: UpdateRule): boolean {
   return optimizerKind(config) !== 'sgd';
 }
 
-/** The optimizer a config asks for: plain SGD, SGD with momentum when `momentum > 0`, or Adam. */
-export function makeOptimizer(config: UpdateRule & Pick<TrainConfig, 'lr'>): tf.Optimizer {
-  switch (optimizerKind(config)) {
-    case 'adam': return tf.train.adam(config.lr, ADAM.beta1, ADAM.beta2, ADAM.epsilon);
-    case 'momentum': return tf.train.momentum(config.lr, config.momentum);
-    case 'sgd': return tf.train.sgd(config.lr);
+/** An optimizer whose rate can be set between steps: what {@link makeOptimizer} gives. */
+export type NinOptimizer = tf.Optimizer & { setLearningRate(lr: number): void };
+
+/** tfjs's Adam with the setter its SGD and momentum optimizers have (Adam reads its rate at every step). */
+class AdamWithRate extends tf.AdamOptimizer {
+  setLearningRate(lr: number): void {
+    this.learningRate = lr;
   }
 }
 
 /**
- * Sets the rate of the next steps. (tfjs's SGD and momentum optimizers have a setter; Adam
- * reads its `learningRate` field at every step.)
+ * The optimizer a config asks for: plain SGD, SGD with momentum when `momentum > 0`, or Adam,
+ * starting at `lr`. A training run sets the rate of every step from its schedule
+ * ({@link learningRateAt}) through `setLearningRate`.
  */
-export function setLearningRate(optimizer: tf.Optimizer, lr: number): void {
-  // By name, not instanceof: a second copy of tfjs-core (a notebook's own import) has its own classes.
-  const name = optimizer.getClassName();
-  if (name === 'SGD' || name === 'Momentum') {
-    (optimizer as tf.SGDOptimizer).setLearningRate(lr);
-  } else if (name === 'Adam') {
-    (optimizer as unknown as { learningRate: number }).learningRate = lr;
-  } else {
-    throw new Error(`setLearningRate: unsupported optimizer ${name}`);
+export function makeOptimizer(config: UpdateRule): NinOptimizer {
+  switch (optimizerKind(config)) {
+    case 'adam': return new AdamWithRate(config.lr, ADAM.beta1, ADAM.beta2, ADAM.epsilon);
+    case 'momentum': return tf.train.momentum(config.lr, config.momentum);
+    case 'sgd': return tf.train.sgd(config.lr);
   }
 }
 

@@ -3,7 +3,8 @@
  * SVG rendered by vega itself in Node (for every viewer that shows only images: classic
  * Notebook, nbconvert HTML, GitHub). Plots read results; they never drive training.
  */
-import type { BatchInfo, EpochResult } from '../training/loop';
+import { encode as encodePng } from 'fast-png';
+import type { BatchInfo, EpochResult } from './history';
 import type { LayerRow } from './model';
 
 /** A vega-lite v5 specification (kept loose: vega-lite validates it). */
@@ -262,11 +263,15 @@ export function confusionChart(confusion: number[][], names: readonly string[], 
 
 /** A grey image (uint8 pixels, row-major) as a PNG data URL, for image marks and HTML. */
 export function greyPngDataUrl(pixels: Uint8Array, height: number, width: number): string {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { PNG } = require('pngjs') as typeof import('pngjs');
-  const png = new PNG({ width, height, colorType: 0, inputColorType: 0, inputHasAlpha: false });
-  png.data = Buffer.from(pixels.buffer, pixels.byteOffset, height * width);
-  return `data:image/png;base64,${PNG.sync.write(png, { colorType: 0, inputColorType: 0, inputHasAlpha: false }).toString('base64')}`;
+  return pngDataUrl({ width, height, data: pixels.subarray(0, height * width), channels: 1, depth: 8 });
+}
+
+/** An image as a PNG data URL (fast-png encodes; no Node built-in, so it works in a browser too). */
+function pngDataUrl(image: { width: number; height: number; data: Uint8Array; channels: number; depth: 8 }): string {
+  const bytes = encodePng(image);
+  let binary = '';
+  for (let i = 0; i < bytes.length; i += 0x8000) binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  return `data:image/png;base64,${btoa(binary)}`;
 }
 
 /**
@@ -313,21 +318,19 @@ export function imageGridChart(urls: string[], titles: string[], height: number,
  * image, from transparent at 0 through red to yellow at `max`; an RGBA PNG data URL.
  */
 export function heatOverlayPngDataUrl(grey: Uint8Array, side: number, map: Float32Array, mapSide: number, max: number): string {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { PNG } = require('pngjs') as typeof import('pngjs');
-  const png = new PNG({ width: side, height: side });
+  const rgba = new Uint8Array(side * side * 4);
   for (let y = 0; y < side; y++) {
     for (let x = 0; x < side; x++) {
       const a = max > 0 ? Math.min(1, upsampled(map, mapSide, (y + 0.5) * mapSide / side - 0.5, (x + 0.5) * mapSide / side - 0.5) / max) : 0;
       const g = grey[y * side + x] * 0.7;
       const o = 4 * (y * side + x);
-      png.data[o] = g * (1 - a) + 255 * a;
-      png.data[o + 1] = g * (1 - a) + 230 * a * a;
-      png.data[o + 2] = g * (1 - a);
-      png.data[o + 3] = 255;
+      rgba[o] = g * (1 - a) + 255 * a;
+      rgba[o + 1] = g * (1 - a) + 230 * a * a;
+      rgba[o + 2] = g * (1 - a);
+      rgba[o + 3] = 255;
     }
   }
-  return `data:image/png;base64,${PNG.sync.write(png).toString('base64')}`;
+  return pngDataUrl({ width: side, height: side, data: rgba, channels: 4, depth: 8 });
 }
 
 /** `map` at the fractional cell (i, j), bilinear, clamped at the edges. */

@@ -25,9 +25,12 @@ export class UserError extends Error {
     if (typeof message !== 'string') this.render = message;
   }
 
-  /** The message with fields called what `names` calls them (unchanged when written as plain text). */
-  messageFor(names: Record<string, string>): string {
-    const nameOf = (f: string) => names[f] ?? f;
+  /**
+   * The message with fields called what `names` calls them (a table, or a function of the
+   * field); unchanged when written as plain text.
+   */
+  messageFor(names: Record<string, string> | ((field: string) => string)): string {
+    const nameOf = typeof names === 'function' ? names : (f: string) => names[f] ?? f;
     return this.render ? this.render(nameOf(this.field ?? ''), nameOf) : this.message;
   }
 }

@@ -14,12 +14,12 @@ import { countParams, formatLayerSummary, KernelInit, layerSummary, nin, NIN_DEF
 import { BENCH_DEFAULTS, benchmark, resolveBenchConfig } from '../training/benchmark';
 import { LrSchedule, OptimizerName, TRAIN_DEFAULTS } from '../core/trainConfig';
 import { PROFILES } from '../training/profiles';
-import { finalMetrics, formatFinalMetrics } from '../training/loop';
+import { describePosition, finalMetrics, formatFinalMetrics } from '../core/history';
 import { CONSTANT_OUTPUT_WARNING, evaluateModel, formatEvaluation, modelInputSize } from '../core/evaluate';
 import { ConfigError, errorSummary } from '../core/validate';
-import { DeadNetworkError, DivergedError, UnhealthyError } from '../core/health';
+import { UnhealthyError } from '../core/health';
 import { loadModelFromDir } from '../storage/checkpoint';
-import { describePosition, executeRun, planRun, RunOptions, RunOutcome, RunPlan } from '../training/run';
+import { describeRun, RunOptions, RunResult, TrainingRun } from '../training/run';
 import { Io, trainReporter } from './reporter';
 import { StopReason, watchStopSignals } from './stopSignals';
 import { fsReason, userFsCode } from '../storage/files';
@@ -121,95 +121,86 @@ function runOptions(opts: TrainOpts, oneByOneGiven: boolean): RunOptions {
       oneByOneCount: oneByOneGiven ? opts.oneByOne : undefined, init: opts.init as KernelInit | undefined,
       classBlockBias: opts.classBlockBias,
     },
+    trainLimit: opts.trainLimit, testLimit: opts.testLimit,
     checkpointDir: opts.checkpointDir, resume: opts.resume ? 'always' : 'never',
   };
 }
 
 /** What is about to happen, before the first step. */
-function banner(plan: RunPlan, backend: BackendInfo, d: FashionMnist): string {
-  const c = plan.config;
-  const s = plan.saved;
+function banner(run: TrainingRun, backend: BackendInfo, d: FashionMnist): string {
+  const limits = run.limits;
   const lines = [`backend: ${backend.description}`, ...backend.skipped.map((x) => `  (skipped ${x})`),
-    `data: ${d.dir} (${d.source}), ${d.train.count} training / ${d.test.count} test examples`];
-  if (s) {
-    lines.push(`resuming from ${plan.checkpointDir} (${describePosition(s.epochsCompleted, s.partial)})` +
-      `${s.train.lr !== c.lr ? `, lr ${s.train.lr} → ${c.lr}` : ''}` +
-      `${s.backend && s.backend !== backend.description ? `; trained so far on ${s.backend}, so the numbers will not ` +
-        'match a run on one backend to the last bit' : ''}`);
-    if (s.recovered) lines.push(`  (${s.recovered})`);
-  }
-  lines.push(`training NiN at ${c.resize}×${c.resize} px: ${c.numEpochs} epoch${c.numEpochs === 1 ? '' : 's'}, ` +
-    `${c.optimizer} lr ${c.lr}${c.lrSchedule === 'constant' ? '' : ` (${c.lrSchedule} schedule)`}` +
-    `${c.warmupSteps > 0 ? `, ${c.warmupSteps} warm-up steps` : ''}${plan.model.init === 'glorot' ? '' : `, ${plan.model.init} init`}` +
-    `${plan.model.classBlockBias === 0 ? '' : `, class-block bias ${plan.model.classBlockBias}`}` +
-    `${c.classBlockMargin === 0 ? '' : `, class-block margin ${c.classBlockMargin}`}` +
-    `${c.momentum > 0 ? `, momentum ${c.momentum}` : ''}, batch ${c.batchSize}`);
+    `data: ${d.dir} (${d.source}), ${limits.trainLimit ?? d.train.count} training / ${limits.testLimit ?? d.test.count} test examples`,
+    describeRun(run)];
   return `${lines.join('\n')}\n`;
 }
 
-/** The backend and data of a planned run; the plan's folder is let go if either fails. */
-async function prepare(plan: RunPlan, opts: TrainOpts): Promise<{ backend: BackendInfo; d: FashionMnist }> {
+/** The backend and data of an opened run; the run's folder is let go if either fails. */
+async function prepare(run: TrainingRun, opts: TrainOpts): Promise<{ backend: BackendInfo; d: FashionMnist }> {
   try {
     const backend = await selectBackend(opts.backend);
-    const d = await loadFashionMnist({
-      dataDir: opts.dataDir, trainLimit: opts.trainLimit ?? plan.dataLimits.trainLimit, testLimit: opts.testLimit ?? plan.dataLimits.testLimit,
-    });
+    const d = await loadFashionMnist({ dataDir: opts.dataDir });
     return { backend, d };
   } catch (err) {
-    plan.release();
+    run.release();
     throw err;
   }
 }
 
 /** A stopped run's last words: where it stopped, what was saved, how to go on. */
-function interrupted(outcome: RunOutcome, reason: StopReason | undefined, dir: string | undefined, steps: number): Interrupted {
-  const stop = outcome.history.interrupted!;
+function interrupted(result: RunResult, reason: StopReason | undefined, dir: string | undefined, steps: number): Interrupted {
+  const stop = result.history.interrupted!;
   const where = stop.steps === 0 ? `stopped before epoch ${stop.epoch}` : `stopped at epoch ${stop.epoch}, step ${stop.steps} of ${steps}`;
   const by = reason === undefined || reason.what === 'Ctrl-C' ? '' : ` (${reason.what})`;
-  const kept = dir === undefined || outcome.saved === undefined
+  const kept = dir === undefined || result.saved === undefined
     ? 'nothing saved (train with --checkpoint-dir DIR to keep progress)'
-    : `saved ${describePosition(outcome.history.epochs.length, stop)} in ${outcome.saved.path}; resume with \`${resumeCommand(dir)}\``;
+    : `saved ${describePosition(result.history.epochs.length, stop)} in ${result.saved.path}; resume with \`${resumeCommand(dir)}\``;
   return new Interrupted(`interrupted${by}: ${where}; ${kept}`, reason?.exitCode ?? EXIT_INTERRUPTED);
 }
 
 async function trainCommand(opts: TrainOpts, io: Io, oneByOneGiven: boolean) {
-  const plan = planRun(runOptions(opts, oneByOneGiven)); // every option and the folder, before the slow parts
-  const { backend, d } = await prepare(plan, opts);
-  plan.backend = backend.description;
-  if (!opts.json) io.out(banner(plan, backend, d));
-  const reporter = trainReporter(io, plan.config.numEpochs, Boolean(opts.json));
+  const run = TrainingRun.open(runOptions(opts, oneByOneGiven)); // every option and the folder, before the slow parts
+  const { backend, d } = await prepare(run, opts);
+  if (!opts.json) io.out(banner(run, backend, d));
+  const reporter = trainReporter(io, Boolean(opts.json), FLAGS);
   const stop = watchStopSignals((line) => io.err(`${io.isTTY ? '\n' : ''}nin: ${line}\n`));
-  let outcome: RunOutcome;
+  let result: RunResult;
   try {
-    outcome = await executeRun(plan, d, reporter, stop.signal);
+    result = await run.train(d, reporter, stop.signal);
   } catch (err) {
-    throw withResumeHint(err, plan);
+    if (!(err instanceof UnhealthyError)) throw err;
+    const Same = err.constructor as typeof UnhealthyError; // said once, in flags, with the way back
+    throw new Same(unhealthyLine(err, run.checkpointDir), err.position, err.lastGood, err.suggestedLr);
   } finally {
     stop.remove();
     reporter.stop();
   }
-  outcome.model.dispose();
-  const dir = plan.checkpointDir;
-  if (outcome.history.interrupted) throw interrupted(outcome, stop.reason(), dir, numBatches(d.train.count, plan.config.batchSize));
-  const final = finalMetrics(outcome.history);
+  result.model.dispose();
+  const dir = run.checkpointDir;
+  const steps = numBatches(run.limits.trainLimit ?? d.train.count, run.config.batchSize);
+  if (result.history.interrupted) throw interrupted(result, stop.reason(), dir, steps);
+  const final = finalMetrics(result.history);
   if (opts.json) {
-    const resumedFrom = plan.saved ? { epochsCompleted: plan.saved.epochsCompleted, steps: plan.saved.steps } : null;
+    const s = run.resumed?.state;
+    const resumedFrom = s ? { epochsCompleted: s.epochsCompleted, steps: s.steps } : null;
     io.out(json({
-      command: 'train', backend: backendSummary(backend), data: dataSummary(d), config: { train: plan.config, model: plan.model },
-      history: outcome.history.epochs, final, ...(dir !== undefined ? { checkpoint: { dir, resumedFrom } } : {}),
+      command: 'train', backend: backendSummary(backend), data: dataSummary(d), config: { train: run.config, model: run.model },
+      history: result.history.epochs, final, ...(dir !== undefined ? { checkpoint: { dir, resumedFrom } } : {}),
     }));
     return;
   }
   io.out(`${formatFinalMetrics(final, backend.name)}\n`);
 }
 
-/** A dead or diverged run's error, with the command that resumes from its last good checkpoint. */
-function withResumeHint(err: unknown, plan: RunPlan): unknown {
-  const dir = plan.checkpointDir;
-  if (!(err instanceof UnhealthyError) || dir === undefined || err.lastGood === undefined) return err;
-  const hint = `; resume from it with \`${resumeCommand(dir)} --lr ${Number((plan.config.lr / 10).toPrecision(3))}\``;
-  const Same = err instanceof DeadNetworkError ? DeadNetworkError : DivergedError;
-  return new Same(err.message + hint, err.position, err.lastGood);
+/**
+ * A dead or diverged run's line: its message in flags, and, when a good checkpoint stayed,
+ * the command that resumes from it with the suggested learning rate.
+ */
+function unhealthyLine(err: UnhealthyError, dir: string | undefined): string {
+  const line = err.messageFor(FLAGS);
+  if (dir === undefined || err.lastGood === undefined) return line;
+  const lr = err.suggestedLr === undefined ? '' : ` --lr ${err.suggestedLr}`;
+  return `${line}; resume from it with \`${resumeCommand(dir)}${lr}\``;
 }
 
 interface EvalOpts { model: string; dataDir?: string; testLimit?: number; backend?: string; batchSize?: number; json?: boolean }

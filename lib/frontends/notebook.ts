@@ -11,7 +11,9 @@
  * Outside a tslab kernel (a script, a test) each display prints its text/plain line instead.
  */
 import { PlotlyFigure, TrainingCurves, vegaLiteToSvg, VegaLiteSpec } from '../core/plots';
-import type { RunHooks } from '../training/run';
+import type { BatchInfo, EpochResult } from '../core/history';
+import type { UserError } from '../core/validate';
+import { describeRun, RunView, TrainingRun } from '../training/run';
 import * as path from 'node:path';
 import { packageRoot } from '../storage/paths';
 
@@ -110,24 +112,19 @@ export function tableBundle(objects: ReadonlyArray<object>, caption?: string): M
 }
 
 /**
- * d2l's `Animator` for this project: the training curves, drawn in place while a model
- * trains. It owns its two displays (the plotly curves and the vega-lite loss of every step)
- * and hands out the hooks a training run calls:
+ * d2l's `Animator` for this project: a view of a training run that draws the training curves
+ * in place while the model trains (the plotly curves and the vega-lite loss of every step),
+ * and prints the run's notes and warnings:
  *
- *   const animator = new Animator(numEpochs);
- *   const outcome = await executeRun(plan, data, animator.hooks());
+ *   const { model, history } = await trainNin({ profile: 'cpu' }, data, new Animator());
  *
  * A resumed run's earlier epochs are drawn first (their test accuracies; the steps of
  * another session are not kept).
  */
-export class Animator {
-  readonly curves: TrainingCurves;
+export class Animator implements RunView {
+  private curves = new TrainingCurves(1);
   private readonly live = newLiveDisplay();
   private readonly liveSteps = newLiveDisplay();
-
-  constructor(numEpochs: number) {
-    this.curves = new TrainingCurves(numEpochs);
-  }
 
   /** Redraws both charts from the curves. */
   async redraw(): Promise<void> {
@@ -136,21 +133,25 @@ export class Animator {
     this.liveSteps.update(await vegaLiteBundle(c.stepLossVegaLite(), `${c.steps.length} steps`));
   }
 
-  /** The hooks that feed and redraw the charts. */
-  hooks(): Required<Pick<RunHooks, 'onStart' | 'onBatchEnd' | 'onEpochEnd' | 'onWarning'>> {
-    return {
-      onWarning: (text) => console.log(`warning: ${text}`),
-      onStart: async (done) => {
-        done.forEach((r) => this.curves.epochEnd(r));
-        if (done.length > 0) await this.redraw();
-      },
-      onBatchEnd: async (b) => { if (this.curves.batchEnd(b)) await this.redraw(); },
-      onEpochEnd: async (r) => {
-        this.curves.epochEnd(r);
-        await this.redraw();
-      },
-    };
-  }
+  readonly onNote = (text: string): void => console.log(text);
+
+  readonly onWarning = (warning: UserError): void => console.log(`warning: ${warning.message}`);
+
+  readonly onStart = async (run: TrainingRun, done: EpochResult[]): Promise<void> => {
+    console.log(describeRun(run));
+    this.curves = new TrainingCurves(run.config.numEpochs);
+    done.forEach((r) => this.curves.epochEnd(r));
+    if (done.length > 0) await this.redraw();
+  };
+
+  readonly onBatchEnd = async (b: BatchInfo): Promise<void> => {
+    if (this.curves.batchEnd(b)) await this.redraw();
+  };
+
+  readonly onEpochEnd = async (r: EpochResult): Promise<void> => {
+    this.curves.epochEnd(r);
+    await this.redraw();
+  };
 }
 
 /** Where the notebooks keep the checkpoints of run `name`: `$NIN_RUNS_DIR/name`, else the project's `runs/name`. */

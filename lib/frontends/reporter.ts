@@ -4,9 +4,10 @@
  * goes to stderr; with `--json` the epoch lines go there too, keeping stdout for the JSON.
  */
 import * as cliProgress from 'cli-progress';
+import type { BatchInfo, EpochResult } from '../core/history';
+import type { UserError } from '../core/validate';
 import type { CheckpointLocation } from '../storage/checkpoint';
-import type { BatchInfo, EpochResult } from '../training/loop';
-import type { RunHooks } from '../training/run';
+import type { RunView } from '../training/run';
 
 /** Where a command writes; tests pass their own. */
 export interface Io {
@@ -24,13 +25,17 @@ export function epochLine(r: EpochResult, numEpochs: number): string {
     `test acc ${fixed(r.testAcc)}  ${r.examplesPerSec.toFixed(1)} examples/sec  ${r.seconds.toFixed(1)} s`;
 }
 
-/** The run hooks that report a training run on `io`; `stop()` clears the bar. */
-export function trainReporter(io: Io, numEpochs: number, json: boolean): RunHooks & { stop(): void } {
+/**
+ * The view that reports a training run on `io`; `stop()` clears the bar. `names` says config
+ * fields in the command line's words (its flags).
+ */
+export function trainReporter(io: Io, json: boolean, names: Record<string, string>): RunView & { stop(): void } {
   const bar = io.isTTY ? new cliProgress.SingleBar({
     format: 'epoch {epoch} |{bar}| {value}/{total} steps | loss {loss} | {eta_formatted} left',
     stream: process.stderr, hideCursor: true, clearOnComplete: true,
   }, cliProgress.Presets.shades_classic) : undefined;
   let saved: string | undefined;
+  let numEpochs = 0;
   const progress = ({ epoch, batch, numBatches, loss }: BatchInfo) => {
     if (bar === undefined) {
       const every = Math.max(1, Math.round(numBatches / 10));
@@ -42,10 +47,11 @@ export function trainReporter(io: Io, numEpochs: number, json: boolean): RunHook
     if (batch + 1 === numBatches) bar.stop();
   };
   return {
+    onStart: (run) => { numEpochs = run.config.numEpochs; },
     onBatchEnd: progress,
     onSaved: (c: CheckpointLocation) => { saved = c.name; },
-    onWarning: (text) => io.err(`nin: warning: ${text}\n`),
-    onEpochEnd: (r) => {
+    onWarning: (warning: UserError) => io.err(`nin: warning: ${warning.messageFor(names)}\n`),
+    onEpochEnd: (r: EpochResult) => {
       bar?.stop();
       const line = `${epochLine(r, numEpochs)}${saved ? `  (saved ${saved})` : ''}\n`;
       saved = undefined;

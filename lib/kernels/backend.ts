@@ -70,6 +70,13 @@ function candidates(choice: BackendChoice): Candidate[] {
   }
 }
 
+let selected: BackendInfo | undefined;
+
+/** The backend the last {@link selectBackend} activated, if it is still the active one. */
+export function selectedBackend(): BackendInfo | undefined {
+  return selected?.name === tf.getBackend() ? selected : undefined;
+}
+
 /**
  * Activates a backend and says which. `choice` defaults to `$NIN_BACKEND`, else `auto`.
  * An explicit choice that cannot be had is an error (with the reason); `auto` falls through.
@@ -106,7 +113,8 @@ export async function selectBackend(choice?: string, options: BackendOptions = {
         unregisterNativeConvolutions();
       }
     }
-    return { name: c.name, description, skipped };
+    selected = { name: c.name, description, skipped };
+    return selected;
   }
   const hint = wanted === 'tensorflow'
     ? 'install @tensorflow/tfjs-node-gpu (CUDA) or @tensorflow/tfjs-node, or use --backend wasm'

@@ -1,120 +1,40 @@
 /**
- * Training and evaluation: minibatch SGD on softmax cross-entropy, as the chapter trains NiN
- * (or Adam, for the tuned CPU profile).
+ * The training loop: minibatch SGD (or Adam) on softmax cross-entropy, as the chapter trains
+ * NiN, one epoch after another, with the health checks after every step and an evaluation
+ * after every epoch.
  *
- * `train` knows nothing of plots or terminals: it reports through callbacks and returns the
- * history. Every tensor a step creates is released before the next one (tests check
- * `tf.memory().numTensors`).
+ * It is the engine under a training run (lib/training/run.ts), which resolves the configs,
+ * makes or restores the optimizer and saves checkpoints: the loop takes all of them ready and
+ * knows nothing of files, plots or terminals. It reports through a view's callbacks and
+ * returns the history. Every tensor a step creates is released before the next one (tests
+ * check `tf.memory().numTensors`).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { batches, FASHION_MNIST_CLASSES, FashionMnistSplit, numBatches } from '../core/fashionMnist';
-import { ConfigError } from '../core/validate';
+import { ConfigError, UserError } from '../core/validate';
 import { deriveSeed } from '../core/random';
-import { resolveTrainConfig, TrainConfig } from '../core/trainConfig';
-import { disposeOptimizer, hasOptimizerState, learningRateAt, makeOptimizer, optimizerKind, setLearningRate } from '../core/optimizers';
+import type { TrainConfig } from '../core/trainConfig';
+import { learningRateAt, NinOptimizer, optimizerKind } from '../core/optimizers';
 import { countCorrect, evaluateAccuracy } from '../core/evaluate';
-import { absSum, HealthConfig, HealthMonitor, logitSpread, StepPosition, StepVitals } from '../core/health';
+import { absSum, HealthMonitor, logitSpread, StepPosition, StepVitals } from '../core/health';
 import { liftClassBlock } from '../core/classBlockLift';
+import {
+  BatchInfo, epochStart, EpochResult, PartialEpoch, TrainHistory, TrainProgress,
+} from '../core/history';
 import { trainingForward } from '../kernels/fusedTraining';
 
-/** One row of the history: what d2l's trainer prints after each epoch. */
-export interface EpochResult {
-  /** 1-based. */
-  epoch: number;
-  /** Mean training loss over the epoch's examples (with dropout active). */
-  trainLoss: number;
-  /** Fraction of training examples classified correctly during the epoch. */
-  trainAcc: number;
-  /** Accuracy on the test split after the epoch. */
-  testAcc: number;
-  /** Training examples per second (training steps only, evaluation excluded). */
-  examplesPerSec: number;
-  /** Wall time of the epoch, evaluation included. */
-  seconds: number;
-  /**
-   * Classes that scored 0 for every image of the first test batch at the epoch's end: their
-   * channels of the last block are silent (see the health checks). Absent in older checkpoints.
-   */
-  silentClasses?: number[];
-}
-
-/**
- * How far into an epoch training got: what a run stopped mid-epoch saves, and what a resumed
- * run starts from. Sums are kept (not means) so the resumed epoch's result is the same number
- * an uninterrupted epoch would have reported.
- */
-export interface PartialEpoch {
-  /** The epoch in progress, 1-based. */
-  epoch: number;
-  /** Steps of it already done (0 = stopped at the epoch's start). */
-  steps: number;
-  /** Sum over those steps of (mean batch loss × batch size). */
-  lossSum: number;
-  /** Examples classified correctly in those steps. */
-  correct: number;
-  /** Examples seen in those steps. */
-  seen: number;
-  /** Seconds spent in those steps (for `examplesPerSec`). */
-  trainSeconds: number;
-}
-
-/** What {@link train} returns: the config it ran with and one result per completed epoch. */
-export interface TrainHistory {
-  config: TrainConfig;
-  /** Completed epochs, including those of a run this one resumed. */
-  epochs: EpochResult[];
-  /** Set when `signal` stopped training before `numEpochs`: where it stopped. */
-  interrupted?: PartialEpoch;
-}
-
-/** Where a resumed run continues: the state a checkpoint holds besides the weights. */
-export interface TrainProgress {
-  /** Results of the completed epochs 1..k; training continues with epoch k + 1. */
-  epochs: EpochResult[];
-  /** Steps of epoch k + 1 already done, when the run was stopped mid-epoch. */
-  partial?: PartialEpoch;
-}
-
-/** Run control for {@link train}: resuming, the optimizer, and stopping from outside (Ctrl-C). */
-export interface TrainRunOptions {
-  /** Continue a run from this point (the model passed in must hold that point's weights). */
-  resume?: TrainProgress;
-  /**
-   * The optimizer to step, from {@link makeOptimizer} (or restored from a checkpoint). The
-   * caller owns it: `train` leaves it alive, so its state can be saved along with the model,
-   * and the caller disposes it ({@link disposeOptimizer}). Without one, `train` makes its own
-   * and disposes it at the end. Resuming a run with momentum or Adam needs the restored
-   * optimizer: its velocity or moving averages are part of where the run was.
-   */
-  optimizer?: tf.Optimizer;
-  /** When the run counts its network as dead (see {@link HealthMonitor}). */
-  health?: Partial<HealthConfig>;
-  /**
-   * Checked after every step and before every epoch: once aborted, `train` stops there and
-   * resolves with `history.interrupted` saying where. An epoch whose last step has run is
-   * still finished (evaluated and reported) first.
-   */
-  signal?: AbortSignal;
-}
-
-export interface BatchInfo {
-  epoch: number;
-  /** 0-based index within the epoch. */
-  batch: number;
-  numBatches: number;
-  loss: number;
-  /** Fraction correct in this batch. */
-  acc: number;
-}
-
-export interface TrainCallbacks {
-  /** After every training step. May be async (a notebook redrawing a plot). */
+/** What a training run shows as it goes: every callback optional, any may be async (a notebook redrawing a plot). */
+export interface TrainingView {
+  /** After every training step. */
   onBatchEnd?: (info: BatchInfo) => void | Promise<void>;
   /** After each epoch's evaluation. */
   onEpochEnd?: (result: EpochResult, history: TrainHistory) => void | Promise<void>;
-  /** Something the user should know that does not stop training (a class whose channel died). */
-  onWarning?: (text: string) => void;
+  /**
+   * Something the user should know that does not stop training (a class whose channel died).
+   * Its fields are data: `warning.messageFor(names)` says it in a front end's words.
+   */
+  onWarning?: (warning: UserError) => void;
 }
 
 export interface TrainData {
@@ -260,11 +180,157 @@ export function sgdStep(
   return { loss, correct, logitSpread: spread, gradAbsSum };
 }
 
+/** Run control for {@link trainLoop}: where to start, and stopping from outside (Ctrl-C). */
+export interface LoopOptions {
+  /**
+   * The optimizer to step, from `makeOptimizer` or restored from a checkpoint; the caller
+   * owns it (the loop leaves it alive, with its state). Its step counter must be where the run
+   * starts: a resumed run with momentum or Adam continues only with its restored state.
+   */
+  optimizer: NinOptimizer;
+  /** Continue a run from this point (the model passed in must hold that point's weights). */
+  resume?: TrainProgress;
+  /** Watches every step; the caller makes it (its config says when a network counts as dead). */
+  health: HealthMonitor;
+  /**
+   * Checked after every step and before every epoch: once aborted, the loop stops there and
+   * resolves with `history.interrupted` saying where. An epoch whose last step has run is
+   * still finished (evaluated and reported) first.
+   */
+  signal?: AbortSignal;
+}
+
+/**
+ * Trains `model` in place and returns the per-epoch history. `config` is resolved (every
+ * field checked) and the model built for `config.resize` pixels.
+ *
+ * Deterministic for a given seed, data and backend: the epoch order and every dropout mask
+ * are functions of (seed, epoch, step), so a run resumed from a checkpoint (`resume`, with
+ * the checkpoint's weights in `model` and its optimizer) computes the same steps as one never
+ * stopped. The learning rate of every step is set here, from the config's schedule.
+ */
+export async function trainLoop(
+  model: tfl.LayersModel, data: TrainData, config: TrainConfig, view: TrainingView, options: LoopOptions,
+): Promise<TrainHistory> {
+  const loop = new Loop(model, data, config, view, options);
+  return loop.run();
+}
+
+/** A partly dead network is reported once per class, when it has stayed silent at two epoch ends in a row. */
+class SilentClasses {
+  private before: number[] = [];
+  private readonly warned = new Set<number>();
+
+  /** The warning for the classes silent now and at the last epoch end, not yet reported; undefined when none. */
+  update(silent: number[], epoch: number): UserError | undefined {
+    const lasting = silent.filter((k) => this.before.includes(k) && !this.warned.has(k));
+    this.before = silent;
+    lasting.forEach((k) => this.warned.add(k));
+    return lasting.length > 0 ? silentClassesWarning(lasting, epoch) : undefined;
+  }
+}
+
+/** One run of the loop: the state its epochs share. */
+class Loop {
+  private readonly steps: number;
+  private readonly history: TrainHistory;
+  private readonly microBatchSize: number;
+  private readonly silent = new SilentClasses();
+
+  constructor(
+    private readonly model: tfl.LayersModel, private readonly data: TrainData, private readonly config: TrainConfig,
+    private readonly view: TrainingView, private readonly options: LoopOptions,
+  ) {
+    checkInputSize(model, config.resize);
+    this.steps = numBatches(data.train.count, config.batchSize);
+    const resume = options.resume ?? { epochs: [] };
+    checkProgress(resume, config, this.steps);
+    checkOptimizerPosition(options.optimizer, config, resume, this.steps);
+    this.history = { config, epochs: [...resume.epochs] };
+    this.microBatchSize = config.microBatchSize ?? autoMicroBatchSize(model, config.batchSize);
+  }
+
+  async run(): Promise<TrainHistory> {
+    const resume = this.options.resume;
+    const first = (resume?.epochs.length ?? 0) + 1;
+    if (first === 1 && !resume?.partial?.steps) {
+      liftClassBlock(this.model, this.data.train, { resize: this.config.resize, margin: this.config.classBlockMargin });
+    }
+    for (let epoch = first; epoch <= this.config.numEpochs; epoch++) {
+      const start = resume?.partial?.epoch === epoch ? resume.partial : epochStart(epoch);
+      if (this.options.signal?.aborted) {
+        this.history.interrupted = start;
+        break;
+      }
+      const started = performance.now();
+      const done = await this.trainEpoch(start);
+      if (done.steps < this.steps) {
+        this.history.interrupted = done;
+        break;
+      }
+      await this.finishEpoch(done, start.trainSeconds + (performance.now() - started) / 1000);
+    }
+    return this.history;
+  }
+
+  /** The steps of one epoch from `start`; returns the epoch's sums, stopped early when the signal says so. */
+  private async trainEpoch(start: PartialEpoch): Promise<PartialEpoch & { last: StepVitals }> {
+    const { config, options, view } = this;
+    const at = { ...start, last: { loss: NaN, logitSpread: 0, gradAbsSum: 0 } as StepVitals };
+    let batch = 0;
+    let last = performance.now();
+    const order = { batchSize: config.batchSize, resize: config.resize, shuffle: true, seed: config.seed, epoch: start.epoch };
+    for (const { xs, ys } of batches(this.data.train, order)) {
+      if (batch < start.steps) { // resuming mid-epoch: skip the steps already done
+        tf.dispose([xs, ys]);
+        batch++;
+        last = performance.now();
+        continue;
+      }
+      const n = xs.shape[0];
+      options.optimizer.setLearningRate(learningRateAt(config, (start.epoch - 1) * this.steps + batch, this.steps));
+      let result: StepResult;
+      try {
+        result = sgdStep(this.model, options.optimizer, xs, ys, this.microBatchSize, { seed: config.seed, epoch: start.epoch, step: batch });
+      } finally {
+        tf.dispose([xs, ys]);
+      }
+      options.health.check(result, { epoch: start.epoch, step: batch + 1, steps: this.steps });
+      Object.assign(at, { lossSum: at.lossSum + result.loss * n, correct: at.correct + result.correct, seen: at.seen + n, last: result });
+      await view.onBatchEnd?.({ epoch: start.epoch, batch, numBatches: this.steps, loss: result.loss, acc: result.correct / n });
+      batch++;
+      at.steps = batch;
+      at.trainSeconds += (performance.now() - last) / 1000;
+      last = performance.now();
+      if (options.signal !== undefined) {
+        await turnEventLoop();
+        if (options.signal.aborted && batch < this.steps) break;
+      }
+    }
+    return at;
+  }
+
+  /** An epoch's end: the health check on the first test batch, the silent classes, the evaluation, the report. */
+  private async finishEpoch(done: PartialEpoch & { last: StepVitals }, seconds: number): Promise<void> {
+    const { config, data, view } = this;
+    const silent = settleEpochEnd(this.options.health, data.test, config, done.last, { epoch: done.epoch, step: this.steps, steps: this.steps });
+    const warning = this.silent.update(silent, done.epoch);
+    if (warning) view.onWarning?.(warning);
+    const testAcc = evaluateAccuracy(this.model, data.test, { batchSize: config.batchSize, resize: config.resize });
+    const result: EpochResult = {
+      epoch: done.epoch, trainLoss: done.lossSum / done.seen, trainAcc: done.correct / done.seen, testAcc,
+      examplesPerSec: done.seen / done.trainSeconds, seconds, silentClasses: silent,
+    };
+    this.history.epochs.push(result);
+    await view.onEpochEnd?.(result, this.history);
+  }
+}
+
 function checkInputSize(model: tfl.LayersModel, resize: number): void {
   const shape = model.inputs[0].shape; // [null, H, W, C]
   if (shape[1] !== resize || shape[2] !== resize) {
-    throw new ConfigError(`the model takes ${shape[1]}×${shape[2]} images but resize is ${resize}; ` +
-      `build it with nin({ inputSize: ${resize} })`);
+    throw new ConfigError((n) => `the model takes ${shape[1]}×${shape[2]} images but ${n} is ${resize}; ` +
+      `build it with nin({ inputSize: ${resize} })`, 'resize');
   }
 }
 
@@ -284,159 +350,26 @@ function checkProgress(progress: TrainProgress, config: TrainConfig, steps: numb
   }
 }
 
-/** Lets timers and signal handlers run (a step's `await`s alone never reach the event loop). */
+/**
+ * The optimizer's step counter must be where the run starts: a fresh optimizer at a resumed
+ * position would lose momentum's velocity or Adam's averages (and Adam's bias correction).
+ */
+function checkOptimizerPosition(optimizer: NinOptimizer, config: TrainConfig, resume: TrainProgress, steps: number): void {
+  const position = resume.epochs.length * steps + (resume.partial?.steps ?? 0);
+  if (optimizer.iterations === position) return;
+  throw new ConfigError(`resume: a run with ${optimizerKind(config)} continues only with its saved state, but the optimizer ` +
+    `has taken ${optimizer.iterations} steps where the run resumes at step ${position}; continue with the optimizer ` +
+    'restored from the checkpoint');
+}
+
 /** Lets timers and signal handlers run (a step's `await`s alone never reach the event loop). */
 const turnEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
-
-/**
- * Trains `model` in place with SGD and returns the per-epoch history. The model must have
- * been built for `config.resize` pixels.
- *
- * Deterministic for a given seed, data and backend: the epoch order and every dropout mask
- * are functions of (seed, epoch, step), so a run resumed from a checkpoint (`run.resume`, with
- * the checkpoint's weights in `model`) computes the same steps as one never stopped.
- */
-export async function train(
-  model: tfl.LayersModel, data: TrainData, partial: Partial<TrainConfig> = {}, callbacks: TrainCallbacks = {},
-  run: TrainRunOptions = {},
-): Promise<TrainHistory> {
-  const config = resolveTrainConfig(partial);
-  checkInputSize(model, config.resize);
-  const steps = numBatches(data.train.count, config.batchSize);
-  const resume: TrainProgress = run.resume ?? { epochs: [] };
-  checkProgress(resume, config, steps);
-  // Where the run starts, in steps; the optimizer's own step counter should agree.
-  const iterations = resume.epochs.length * steps + (resume.partial?.steps ?? 0);
-  const owned = run.optimizer === undefined;
-  if (owned && hasOptimizerState(config) && iterations > 0) {
-    throw new ConfigError(`resume: a run with ${optimizerKind(config)} continues only with its saved state; pass the ` +
-      'optimizer restored from the checkpoint (loadCheckpoint gives it) as `optimizer`');
-  }
-  const optimizer = run.optimizer ?? makeOptimizer(config);
-  if (iterations === 0) liftClassBlock(model, data.train, { resize: config.resize, margin: config.classBlockMargin });
-  const history: TrainHistory = { config, epochs: [...resume.epochs] };
-  const microBatchSize = config.microBatchSize ?? autoMicroBatchSize(model, config.batchSize);
-  const { signal } = run;
-  const health = new HealthMonitor(model, config.lr, run.health);
-  let silentBefore: number[] = [];
-  const warnedSilent = new Set<number>(); // a class is reported once, when it has stayed silent
-  try {
-    if (owned && iterations > 0) {
-      // Plain SGD has no per-weight state; its step counter is restored for completeness.
-      const iter = tf.scalar(iterations, 'int32');
-      await optimizer.setWeights([{ name: 'iter', tensor: iter }]);
-      iter.dispose();
-    }
-    setLearningRate(optimizer, learningRateAt(config, iterations, steps)); // the config's, whoever made it
-    for (let epoch = resume.epochs.length + 1; epoch <= config.numEpochs; epoch++) {
-      const done = resume.partial?.epoch === epoch ? resume.partial : undefined;
-      if (signal?.aborted) {
-        history.interrupted = done ?? { epoch, steps: 0, lossSum: 0, correct: 0, seen: 0, trainSeconds: 0 };
-        break;
-      }
-      const start = performance.now();
-      let lossSum = done?.lossSum ?? 0;
-      let correct = done?.correct ?? 0;
-      let seen = done?.seen ?? 0;
-      let batch = 0;
-      let lastVitals: StepVitals = { loss: NaN, logitSpread: 0, gradAbsSum: 0 };
-      let stepSeconds = 0; // this process's time in the epoch's steps (batching and callbacks included)
-      let last = performance.now();
-      const order = { batchSize: config.batchSize, resize: config.resize, shuffle: true, seed: config.seed, epoch };
-      for (const { xs, ys } of batches(data.train, order)) {
-        if (done !== undefined && batch < done.steps) { // resuming mid-epoch: skip the steps already done
-          tf.dispose([xs, ys]);
-          batch++;
-          last = performance.now();
-          continue;
-        }
-        const n = xs.shape[0];
-        if (config.lrSchedule !== 'constant' || config.warmupSteps > 0) {
-          setLearningRate(optimizer, learningRateAt(config, (epoch - 1) * steps + batch, steps));
-        }
-        let result: StepResult;
-        try {
-          result = sgdStep(model, optimizer, xs, ys, microBatchSize, { seed: config.seed, epoch, step: batch });
-        } finally {
-          tf.dispose([xs, ys]);
-        }
-        health.check(result, { epoch, step: batch + 1, steps });
-        lastVitals = result;
-        const { loss, correct: right } = result;
-        lossSum += loss * n;
-        correct += right;
-        seen += n;
-        await callbacks.onBatchEnd?.({ epoch, batch, numBatches: steps, loss, acc: right / n });
-        batch++;
-        stepSeconds += (performance.now() - last) / 1000;
-        last = performance.now();
-        if (signal !== undefined) {
-          await turnEventLoop();
-          if (signal.aborted && batch < steps) {
-            history.interrupted = { epoch, steps: batch, lossSum, correct, seen, trainSeconds: (done?.trainSeconds ?? 0) + stepSeconds };
-            break;
-          }
-        }
-      }
-      if (history.interrupted) break;
-      // Classes silent at two epoch ends in a row: early on, a class may be silent for a while and revive.
-      const silent = settleEpochEnd(health, data.test, config, lastVitals, { epoch, step: steps, steps });
-      const lasting = silent.filter((k) => silentBefore.includes(k) && !warnedSilent.has(k));
-      if (lasting.length > 0) callbacks.onWarning?.(silentClassesWarning(lasting, epoch));
-      lasting.forEach((k) => warnedSilent.add(k));
-      silentBefore = silent;
-      const trainSeconds = (done?.trainSeconds ?? 0) + stepSeconds;
-      const testAcc = evaluateAccuracy(model, data.test, { batchSize: config.batchSize, resize: config.resize });
-      const result: EpochResult = {
-        epoch,
-        trainLoss: lossSum / seen,
-        trainAcc: correct / seen,
-        testAcc,
-        examplesPerSec: seen / trainSeconds,
-        seconds: (done?.trainSeconds ?? 0) + (performance.now() - start) / 1000,
-        silentClasses: silent,
-      };
-      history.epochs.push(result);
-      await callbacks.onEpochEnd?.(result, history);
-    }
-  } finally {
-    if (owned) disposeOptimizer(optimizer);
-  }
-  return history;
-}
-
-/** What a run ended with, as the chapter reports it: the last epoch's numbers and the mean speed. */
-export interface FinalMetrics {
-  loss: number;
-  trainAcc: number;
-  testAcc: number;
-  /** Mean over the epochs of training examples per second. */
-  examplesPerSec: number;
-}
-
-/** The final metrics of a history with at least one epoch. */
-export function finalMetrics(history: Pick<TrainHistory, 'epochs'>): FinalMetrics {
-  const epochs = history.epochs;
-  if (epochs.length === 0) throw new ConfigError('no epoch has been completed yet, so there are no final metrics');
-  const last = epochs[epochs.length - 1];
-  return {
-    loss: last.trainLoss, trainAcc: last.trainAcc, testAcc: last.testAcc,
-    examplesPerSec: epochs.reduce((s, e) => s + e.examplesPerSec, 0) / epochs.length,
-  };
-}
-
-/** The chapter's two summary lines: "loss 0.356, train acc 0.870, test acc 0.871" and the speed on `backend`. */
-export function formatFinalMetrics(m: FinalMetrics, backend: string): string {
-  return `loss ${m.loss.toFixed(3)}, train acc ${m.trainAcc.toFixed(3)}, test acc ${m.testAcc.toFixed(3)}\n` +
-    `${m.examplesPerSec.toFixed(1)} examples/sec on ${backend}`;
-}
 
 /**
  * The health check of an epoch's end, on the first test batch (see
  * {@link HealthMonitor.checkEpochEnd}): throws for a dead network; returns the silent classes.
  */
 function settleEpochEnd(health: HealthMonitor, test: FashionMnistSplit, config: TrainConfig, vitals: StepVitals, at: StepPosition): number[] {
-  if (test.count === 0) return [];
   const first = batches(test, { batchSize: config.batchSize, resize: config.resize, shuffle: false, seed: 0, epoch: 0 }).next();
   if (first.done) return [];
   try {
@@ -446,13 +379,13 @@ function settleEpochEnd(health: HealthMonitor, test: FashionMnistSplit, config: 
   }
 }
 
-/** "after epoch 2, class 6 (shirt) scores 0 for every image of the first test batch …". */
-function silentClassesWarning(classes: number[], epoch: number): string {
+/** "after epochs 1 and 2, class 6 (shirt) scores 0 for every image of the first test batch …". */
+function silentClassesWarning(classes: number[], epoch: number): UserError {
   const named = classes.map((k) => `${k}${FASHION_MNIST_CLASSES[k] ? ` (${FASHION_MNIST_CLASSES[k]})` : ''}`);
   const one = classes.length === 1;
-  return `after epochs ${epoch - 1} and ${epoch}, ${one ? `class ${named[0]} scores` : `classes ${named.join(', ')} score`} 0 for ` +
+  return new UserError((_, nameOf) => `after epochs ${epoch - 1} and ${epoch}, ${one ? `class ${named[0]} scores` : `classes ${named.join(', ')} score`} 0 for ` +
     `every image of the first test batch: ${one ? 'its channel' : 'their channels'} in the last block ${one ? 'is' : 'are'} silent (below ` +
     `zero for every input, so no gradient reaches ${one ? 'it' : 'them'}), and the network cannot predict ${one ? 'it' : 'them'} ` +
-    `unless the layers below revive ${one ? 'it' : 'them'}: a partly dead network (expect a lower accuracy; see --class-block-bias, --warmup-steps, --init he)`;
+    `unless the layers below revive ${one ? 'it' : 'them'}: a partly dead network (expect a lower accuracy; see ` +
+    `${nameOf('classBlockBias')}, ${nameOf('warmupSteps')}, ${nameOf('init')} he)`);
 }
-

@@ -11,7 +11,7 @@ import { selectBackend } from '../../lib/kernels/backend';
 import { liftClassBlock } from '../../lib/core/classBlockLift';
 import { batches } from '../../lib/core/fashionMnist';
 import { nin } from '../../lib/core/model';
-import { train } from '../../lib/training/loop';
+import { train } from '../trainModel';
 import { resolveTrainConfig } from '../../lib/core/trainConfig';
 
 before(async () => {

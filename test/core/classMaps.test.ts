@@ -3,6 +3,7 @@
  * average pooling does), a larger NiN must carry the same weights, the mosaic must put each
  * test image in its tile, and the chart must draw one panel per class.
  */
+import { decode as decodePng } from 'fast-png';
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
@@ -72,10 +73,9 @@ test('classMapMosaic: tiles in reading order, maps of the mosaic, predictions of
 });
 
 test('heat overlay: transparent where the map is 0, red-yellow where it peaks', () => {
-  const { PNG } = require('pngjs') as typeof import('pngjs');
   const grey = new Uint8Array(16).fill(100);
   const map = Float32Array.from([0, 0, 0, 2]); // 2×2 map, peak at the bottom right
-  const png = PNG.sync.read(Buffer.from(heatOverlayPngDataUrl(grey, 4, map, 2, 2).split(',')[1], 'base64'));
+  const png = decodePng(Buffer.from(heatOverlayPngDataUrl(grey, 4, map, 2, 2).split(',')[1], 'base64'));
   const at = (x: number, y: number) => Array.from(png.data.subarray(4 * (y * 4 + x), 4 * (y * 4 + x) + 3));
   assert.deepEqual(at(0, 0), [70, 70, 70]);
   assert.deepEqual(at(3, 3), [255, 230, 0]);

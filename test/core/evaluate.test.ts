@@ -11,7 +11,7 @@ import { FASHION_MNIST_CLASSES } from '../../lib/core/fashionMnist';
 import { confusionMatrix, describeConfusion, evaluateModel, formatEvaluation, modelInputSize, mostConfused, perClassAccuracy, summarize } from '../../lib/core/evaluate';
 import { nin } from '../../lib/core/model';
 import { evaluateAccuracy, predict } from '../../lib/core/evaluate';
-import { train } from '../../lib/training/loop';
+import { train } from '../trainModel';
 import { ConfigError } from '../../lib/core/validate';
 
 before(async () => {

@@ -9,8 +9,10 @@ import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { selectBackend } from '../../lib/kernels/backend';
 import { nin } from '../../lib/core/model';
-import { autoMicroBatchSize, BatchInfo, crossEntropy, EpochResult, sgdStep, train, TrainHistory } from '../../lib/training/loop';
-import { disposeOptimizer, learningRateAt, makeOptimizer, setLearningRate } from '../../lib/core/optimizers';
+import { autoMicroBatchSize, crossEntropy, sgdStep } from '../../lib/training/loop';
+import type { BatchInfo, EpochResult, TrainHistory } from '../../lib/core/history';
+import { train } from '../trainModel';
+import { disposeOptimizer, learningRateAt, makeOptimizer } from '../../lib/core/optimizers';
 import { LrSchedule, OptimizerName, resolveTrainConfig, TRAIN_DEFAULTS, TrainConfig } from '../../lib/core/trainConfig';
 import { evaluateAccuracy, predict } from '../../lib/core/evaluate';
 import { ConfigError } from '../../lib/core/validate';
@@ -189,7 +191,9 @@ test('a learning rate far too large diverges with a DivergedError saying where a
         assert.equal(err.name, 'DivergedError');
         assert.match(err.message, /^training diverged at epoch 1, step \d of 4: the loss is (NaN|-?Infinity); /);
         assert.match(err.message, /smaller learning rate than 1000000/);
-        assert.match(err.message, /--lr 100000\b/);
+        assert.match(err.message, /\(e\.g\. lr 100000\)/, 'the library names the field');
+        assert.match(err.messageFor({ lr: '--lr' }), /--lr 100000\b/, 'the command line, its flag');
+        assert.equal(err.suggestedLr, 100000, 'and the suggestion as data');
         const step = Number(/step (\d)/.exec(err.message)![1]);
         assert.equal(seen.length, step - 1, 'callbacks ran for the steps before the bad one only');
         return true;
@@ -486,7 +490,7 @@ describe('Adam', () => {
     const optimizer = makeOptimizer({ optimizer: 'adam', lr: 0.001, momentum: 0 });
     assert.equal(optimizer.getClassName(), 'Adam');
     assert.deepEqual(optimizer.getConfig(), { learningRate: 0.001, beta1: 0.9, beta2: 0.999, epsilon: 1e-7 });
-    setLearningRate(optimizer, 0.01);
+    optimizer.setLearningRate(0.01);
     const init = tf.ones([3]);
     const v = tf.variable(init);
     const g = tf.ones([3]);
@@ -538,7 +542,7 @@ describe('learning-rate schedule', () => {
     assertConfigError(() => resolveTrainConfig({ warmupSteps: 1.5 }), /warmupSteps must be an integer >= 0, got 1\.5/);
   });
 
-  test('train sets the scheduled rate before every step, on an optimizer the caller owns and keeps', async () => {
+  test('the loop sets the scheduled rate before every step (its one owner), on an optimizer the caller owns and keeps', async () => {
     await selectBackend('wasm');
     const config = resolveTrainConfig({ numEpochs: 2, batchSize: 16, lr: 0.05, lrSchedule: 'cosine', momentum: 0.9, resize: 67, seed: 1 });
     const optimizer = makeOptimizer(config);
@@ -551,7 +555,7 @@ describe('learning-rate schedule', () => {
       await train(model, data, config, {}, { optimizer });
       const steps = Math.ceil(data.train.count / 16);
       const want = Array.from({ length: 2 * steps }, (_, s) => learningRateAt(config, s, steps));
-      assert.deepEqual(seen, [want[0], ...want], 'once at the start, then before each step');
+      assert.deepEqual(seen, want, 'before each step, and nowhere else');
       const [iter, ...velocity] = await optimizer.getWeights();
       assert.equal(iter.tensor.dataSync()[0], 2 * steps, 'the optimizer is alive after train, with its state');
       assert.equal(velocity.length, model.trainableWeights.length);

@@ -1,5 +1,5 @@
 /**
- * lib/trainingRun.ts: a run holds its checkpoint folder alone, never removes what it did not
+ * lib/training/run.ts: a run holds its checkpoint folder alone, never removes what it did not
  * write, recovers from a lost pointer, and turns a full disk, a permission or an impossible
  * image size into one line that names the folder and the last good checkpoint.
  */
@@ -14,7 +14,8 @@ import { selectBackend } from '../../lib/kernels/backend';
 import { FileError } from '../../lib/storage/files';
 import { saveLayersModel } from '../../lib/storage/layersFolder';
 import { nin } from '../../lib/core/model';
-import { executeRun, planRun, RunOptions } from '../../lib/training/run';
+import { RunOptions, TrainingRun } from '../../lib/training/run';
+import type { UserError } from '../../lib/core/validate';
 import { ConfigError } from '../../lib/core/validate';
 
 // The real fs module, whose functions the tests below replace for a moment (the library
@@ -36,9 +37,9 @@ const options = (dir: string, more: Partial<RunOptions> = {}): RunOptions => ({
   train: { numEpochs: 1, batchSize: 8, resize: 67, seed: 1 }, model: { init: 'he' }, checkpointDir: dir, ...more,
 });
 
-/** Runs a plan to its end and disposes the model; resolves to the outcome's history. */
+/** Runs a run to its end and disposes the model; resolves to its result. */
 async function run(opts: RunOptions, hooks = {}) {
-  const outcome = await executeRun(planRun(opts), data, hooks);
+  const outcome = await TrainingRun.open(opts).train(data, hooks);
   outcome.model.dispose();
   return outcome;
 }
@@ -60,18 +61,18 @@ async function failing<K extends keyof typeof fs>(name: K, code: string, when: (
 describe('one folder, one run', () => {
   test('a second run on the same folder is refused before it loads anything; the first goes on and lets go at the end', async () => {
     const dir = freshDir();
-    const first = planRun(options(dir));
-    assert.throws(() => planRun(options(dir)), (err: unknown) => err instanceof ConfigError && /is in use by another run \(process \d+/.test(err.message));
-    const outcome = await executeRun(first, data);
+    const first = TrainingRun.open(options(dir));
+    assert.throws(() => TrainingRun.open(options(dir)), (err: unknown) => err instanceof ConfigError && /is in use by another run \(process \d+/.test(err.message));
+    const outcome = await first.train(data);
     outcome.model.dispose();
     assert.ok(!fs.existsSync(path.join(dir, 'nin.lock')), 'the lock is gone when the run ends');
-    planRun(options(dir, { resume: 'always', train: { numEpochs: 2 } })).release();
+    TrainingRun.open(options(dir, { resume: 'always', train: { numEpochs: 2 } })).release();
   });
 
   test('a run that fails still lets go of its folder', async () => {
     const dir = freshDir();
-    const plan = planRun(options(dir, { train: { numEpochs: 1, batchSize: 8, resize: 10000, seed: 1 } }));
-    await assert.rejects(executeRun(plan, data), (err: unknown) => err instanceof ConfigError &&
+    const plan = TrainingRun.open(options(dir, { train: { numEpochs: 1, batchSize: 8, resize: 10000, seed: 1 } }));
+    await assert.rejects(plan.train(data), (err: unknown) => err instanceof ConfigError &&
       /^resize 10000 needs about \d+\.\d GB per training image .* use images of at most about \d+ px$/.test(err.message));
     assert.ok(!fs.existsSync(dir), 'the folder it created, empty, is removed again');
   });
@@ -101,11 +102,11 @@ describe('only what the run wrote is removed', () => {
       const dir = freshDir();
       await run(options(dir));
       damage(dir);
-      assert.throws(() => planRun(options(dir)), /already holds a checkpoint; add resume to continue it/);
-      const plan = planRun(options(dir, { resume: 'always', train: { numEpochs: 2 } }));
-      assert.equal(plan.saved?.name, 'epoch-0001');
-      assert.match(plan.saved!.recovered!, /using epoch-0001, the newest complete checkpoint there/);
-      const outcome = await executeRun(plan, data);
+      assert.throws(() => TrainingRun.open(options(dir)), /already holds a checkpoint; add resume to continue it/);
+      const plan = TrainingRun.open(options(dir, { resume: 'always', train: { numEpochs: 2 } }));
+      assert.equal(plan.resumed?.name, 'epoch-0001');
+      assert.match(plan.resumed!.recovered!, /using epoch-0001, the newest complete checkpoint there/);
+      const outcome = await plan.train(data);
       outcome.model.dispose();
       assert.deepEqual(outcome.history.epochs.map((e) => e.epoch), [1, 2]);
       assert.equal(JSON.parse(fs.readFileSync(path.join(dir, 'latest.json'), 'utf8')).checkpoint, 'epoch-0002', 'the pointer is whole again');
@@ -115,9 +116,9 @@ describe('only what the run wrote is removed', () => {
   test('a resume takes its data sizes from the checkpoint', async () => {
     const dir = freshDir();
     await run(options(dir));
-    const plan = planRun(options(dir, { resume: 'always', train: { numEpochs: 2 } }));
+    const plan = TrainingRun.open(options(dir, { resume: 'always', train: { numEpochs: 2 } }));
     plan.release();
-    assert.deepEqual(plan.dataLimits, { trainLimit: 32, testLimit: 16 });
+    assert.deepEqual(plan.limits, { trainLimit: 32, testLimit: 16 });
   });
 
   test('a foreign model put into a checkpoint folder is not resumed as NiN', async () => {
@@ -128,8 +129,8 @@ describe('only what the run wrote is removed', () => {
     fs.rmSync(path.join(dir, 'epoch-0001', 'weights.bin'));
     await saveLayersModel(other, path.join(dir, 'epoch-0001'));
     other.dispose();
-    const plan = planRun(options(dir, { resume: 'always', train: { numEpochs: 2 } }));
-    await assert.rejects(executeRun(plan, data), /epoch-0001\/model\.json is not the NiN its state\.json describes/);
+    const plan = TrainingRun.open(options(dir, { resume: 'always', train: { numEpochs: 2 } }));
+    await assert.rejects(plan.train(data), /epoch-0001\/model\.json is not the NiN its state\.json describes/);
   });
 
   test('a notebook rerun (resume: auto) finds its run finished and hands back the model without training', async () => {
@@ -149,9 +150,9 @@ describe('disks and permissions', () => {
     const dir = freshDir();
     await run(options(dir));
     const before = tensors();
-    const plan = planRun(options(dir, { resume: 'always', train: { numEpochs: 2 } }));
+    const plan = TrainingRun.open(options(dir, { resume: 'always', train: { numEpochs: 2 } }));
     await failing('writeFileSync', 'ENOSPC', (target) => typeof target === 'number', async () => {
-      await assert.rejects(executeRun(plan, data), (err: unknown) => {
+      await assert.rejects(plan.train(data), (err: unknown) => {
         assert.ok(err instanceof FileError, String(err));
         assert.equal(err.code, 'ENOSPC');
         assert.match(err.message, new RegExp(`^cannot save a checkpoint in ${dir} \\(ENOSPC\\): no space left on the device; ` +
@@ -167,9 +168,9 @@ describe('disks and permissions', () => {
   test('the folder turned read-only mid-run: one line, the good checkpoint kept', async () => {
     const dir = freshDir();
     await run(options(dir));
-    const plan = planRun(options(dir, { resume: 'always', train: { numEpochs: 2 } }));
+    const plan = TrainingRun.open(options(dir, { resume: 'always', train: { numEpochs: 2 } }));
     await failing('renameSync', 'EACCES', () => true, async () => {
-      await assert.rejects(executeRun(plan, data), /cannot save a checkpoint in .* \(EACCES\): permission denied; .*the last good checkpoint \(epoch 1 complete\)/);
+      await assert.rejects(plan.train(data), /cannot save a checkpoint in .* \(EACCES\): permission denied; .*the last good checkpoint \(epoch 1 complete\)/);
     });
     assert.equal(JSON.parse(fs.readFileSync(path.join(dir, 'latest.json'), 'utf8')).checkpoint, 'epoch-0001');
   });
@@ -178,7 +179,7 @@ describe('disks and permissions', () => {
     const dir = freshDir();
     const warnings: string[] = [];
     await failing('rmSync', 'EACCES', (target) => /epoch-0001$/.test(String(target)), async () => {
-      await run(options(dir, { train: { numEpochs: 2, batchSize: 8, resize: 67, seed: 1 } }), { onWarning: (w: string) => warnings.push(w) });
+      await run(options(dir, { train: { numEpochs: 2, batchSize: 8, resize: 67, seed: 1 } }), { onWarning: (w: UserError) => warnings.push(w.message) });
     });
     const removal = warnings.filter((w) => w.startsWith('could not remove'));
     assert.equal(removal.length, 1, warnings.join('\n'));
@@ -189,16 +190,16 @@ describe('disks and permissions', () => {
   test('a symbolic-link loop as the checkpoint folder: one line saying so', () => {
     const loop = path.join(tmp, 'loop');
     fs.symlinkSync(loop, loop);
-    assert.throws(() => planRun(options(loop)), (err: unknown) =>
+    assert.throws(() => TrainingRun.open(options(loop)), (err: unknown) =>
       err instanceof FileError && /checkpoint directory .*loop cannot be used \(ELOOP\): its symbolic links form a loop/.test(err.message));
   });
 });
 
 test('a checkpoint folder that cannot be created (under /proc, where recursive mkdir would spin) is one line; nested ones are made', () => {
-  assert.throws(() => planRun(options('/proc/nin-no-such/run')), (err: unknown) =>
+  assert.throws(() => TrainingRun.open(options('/proc/nin-no-such/run')), (err: unknown) =>
     err instanceof FileError && /^checkpoint directory \/proc\/nin-no-such\/run cannot be created \(ENOENT\)/.test(err.message));
   const nested = path.join(tmp, 'a', 'b', 'c');
-  planRun(options(nested)).release();
+  TrainingRun.open(options(nested)).release();
   assert.ok(!fs.existsSync(nested), 'created, then removed again since nothing was saved');
   assert.ok(fs.existsSync(path.join(tmp, 'a', 'b')));
 });
