@@ -13,7 +13,7 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import { batches, FashionMnistSplit, sliceSplit } from './fashionMnist';
 import { predict } from './evaluate';
 import { featureMapSize, nin, NinConfig } from './model';
-import { greyPngDataUrl, heatOverlayPngDataUrl, imageGridChart, VegaLiteSpec } from './plots';
+import { greyPngDataUrl, gridPanelWidth, heatOverlayPngDataUrl, imageGridChart, VegaLiteSpec } from './plots';
 import { positiveInt } from './validate';
 
 /** The last block's maps for `xs`: [N, h, w, classes], every layer before the global average pooling. */
@@ -90,12 +90,53 @@ export function mapOf(m: Pick<ClassMapMosaic, 'maps' | 'mapSide' | 'classes'>, k
 }
 
 /**
+ * Widest the class-map chart is drawn, in px: a JupyterLab or classic Notebook output column
+ * shows about 900–1000 px, and a wider chart loses its last column.
+ */
+export const CLASS_MAP_CHART_WIDTH = 900;
+
+/** Panels to a row of the class-map chart: the mosaic and ten classes make rows of 4, 4 and 3. */
+const CLASS_MAP_COLUMNS = 4;
+
+/**
  * The mosaic, then each class's map laid over it, all on one scale (the largest value of any
  * map), so a bright region is strong evidence for that class there, comparable across classes.
+ *
+ * Each panel is `side · scale` px, but never wider than {@link CLASS_MAP_CHART_WIDTH} allows
+ * for a row of four (about 200 px: a 16-image mosaic keeps its tiles 50 px wide, more than
+ * Fashion-MNIST's 28). A mosaic drawn smaller is averaged down to the panel's pixels first,
+ * so no thin line drops out between screen pixels.
  */
 export function classMapChart(m: ClassMapMosaic, names: readonly string[], scale = 1): VegaLiteSpec {
   const max = m.maps.reduce((a, v) => Math.max(a, v), 0);
-  const panels = Array.from({ length: m.classes }, (_, k) => heatOverlayPngDataUrl(m.image, m.side, mapOf(m, k), m.mapSide, max));
+  const fits = gridPanelWidth(CLASS_MAP_CHART_WIDTH, CLASS_MAP_COLUMNS);
+  const shown = Math.max(1, Math.min(Math.round(m.side * scale), fits));
+  const side = Math.min(m.side, shown);
+  const image = side < m.side ? shrinkGrey(m.image, m.side, side) : m.image;
+  const panels = Array.from({ length: m.classes }, (_, k) => heatOverlayPngDataUrl(image, side, mapOf(m, k), m.mapSide, max));
   const titles = ['test images', ...Array.from({ length: m.classes }, (_, k) => names[k] ?? `class ${k}`)];
-  return imageGridChart([greyPngDataUrl(m.image, m.side, m.side), ...panels], titles, m.side * scale, m.side * scale, 4);
+  return imageGridChart([greyPngDataUrl(image, side, side), ...panels], titles, shown, shown, CLASS_MAP_COLUMNS);
+}
+
+/** A square grey image of `side` px averaged down to `target` px (each output pixel the mean of the input area it covers). */
+export function shrinkGrey(image: Uint8Array, side: number, target: number): Uint8Array {
+  const out = new Uint8Array(target * target);
+  const f = side / target;
+  // Coverage of input pixel i by output pixel o along one axis.
+  const weights = (o: number): Array<[number, number]> => {
+    const lo = o * f;
+    const hi = lo + f;
+    const w: Array<[number, number]> = [];
+    for (let i = Math.floor(lo); i < Math.min(side, Math.ceil(hi)); i++) w.push([i, Math.min(hi, i + 1) - Math.max(lo, i)]);
+    return w;
+  };
+  const axis = Array.from({ length: target }, (_, o) => weights(o));
+  for (let y = 0; y < target; y++) {
+    for (let x = 0; x < target; x++) {
+      let sum = 0;
+      for (const [iy, wy] of axis[y]) for (const [ix, wx] of axis[x]) sum += image[iy * side + ix] * wy * wx;
+      out[y * target + x] = Math.round(sum / (f * f));
+    }
+  }
+  return out;
 }

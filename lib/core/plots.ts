@@ -286,6 +286,20 @@ export function imagesChart(
   return imageGridChart(urls, titles, height * scale, width * scale);
 }
 
+/** Space between the panels of an {@link imageGridChart}, and around the whole chart (vega's padding). */
+const GRID_SPACING = 24;
+const CHART_PADDING = 5;
+
+/** How wide an {@link imageGridChart} of `columns` panels, each `width` px, is drawn. */
+export function gridChartWidth(columns: number, width: number): number {
+  return columns * width + (columns - 1) * GRID_SPACING + 2 * CHART_PADDING;
+}
+
+/** The widest panel (whole px) that lets an {@link imageGridChart} of `columns` panels be at most `chartWidth` px wide. */
+export function gridPanelWidth(chartWidth: number, columns: number): number {
+  return Math.floor((chartWidth - (columns - 1) * GRID_SPACING - 2 * CHART_PADDING) / columns);
+}
+
 /** Images given as data URLs, `columns` to a row, each `height`×`width` px on screen under its title. */
 export function imageGridChart(urls: string[], titles: string[], height: number, width: number, columns = 4): VegaLiteSpec {
   return {
@@ -293,7 +307,8 @@ export function imageGridChart(urls: string[], titles: string[], height: number,
     data: { values: titles.map((title, i) => ({ order: i, title, url: urls[i] })) },
     facet: { field: 'order', type: 'ordinal', title: null, header: { labelExpr: "''", labelPadding: 0 } },
     columns: Math.min(titles.length, columns),
-    spacing: 24,
+    spacing: GRID_SPACING,
+    padding: CHART_PADDING,
     spec: {
       width,
       height: height + 26,

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import { bandSplit } from '../fixtures';
 import { selectBackend } from '../../lib/kernels/backend';
-import { classMapChart, classMapMosaic, classMaps, mapOf, withInputSize } from '../../lib/core/classMaps';
+import { CLASS_MAP_CHART_WIDTH, classMapChart, classMapMosaic, classMaps, mapOf, shrinkGrey, withInputSize } from '../../lib/core/classMaps';
 import { FASHION_MNIST_CLASSES } from '../../lib/core/fashionMnist';
 import { featureMapSize, nin } from '../../lib/core/model';
 import { heatOverlayPngDataUrl, vegaLiteToSvg } from '../../lib/core/plots';
@@ -89,4 +89,24 @@ test('classMapChart: the mosaic and ten class panels, drawn as SVG', async () =>
   assert.deepEqual(values.map((v) => v.title), ['test images', ...FASHION_MNIST_CLASSES]);
   const svg = await vegaLiteToSvg(spec);
   assert.equal((svg.match(/<image /g) ?? []).length, 11);
+});
+
+test('classMapChart fits a notebook column (≤ 900 px) for every mosaic size, its panels as large as that allows', async () => {
+  for (const side of [268, 384, 896]) { // 4×4 mosaics of 67, 96 and 224 px images
+    const m = { image: new Uint8Array(side * side).fill(90), side, maps: new Float32Array(7 * 7 * 10).fill(1), mapSide: 7, classes: 10, labels: [], predicted: [] };
+    const spec = classMapChart(m, FASHION_MNIST_CLASSES) as { columns: number; spacing: number; padding: number; spec: { width: number } };
+    const total = spec.columns * spec.spec.width + (spec.columns - 1) * spec.spacing + 2 * spec.padding;
+    assert.ok(total <= CLASS_MAP_CHART_WIDTH && CLASS_MAP_CHART_WIDTH <= 900, `${side}-px mosaic: the spec is ${total} px wide`);
+    assert.ok(spec.spec.width >= 200, `${side}-px mosaic: panels of ${spec.spec.width} px (each of 16 tiles >= 50 px)`);
+    const svg = await vegaLiteToSvg(spec);
+    const width = Number(/^<svg[^>]* width="(\d+)"/.exec(svg)?.[1]);
+    assert.ok(width <= 900, `${side}-px mosaic: drawn ${width} px wide`);
+    assert.equal((svg.match(/<image /g) ?? []).length, 11);
+  }
+});
+
+test('shrinkGrey averages each output pixel over the area it covers', () => {
+  assert.deepEqual(Array.from(shrinkGrey(Uint8Array.from([0, 255, 0, 255, 0, 255, 0, 255, 0, 255, 0, 255, 0, 255, 0, 255]), 4, 2)), [128, 128, 128, 128]);
+  assert.deepEqual(Array.from(shrinkGrey(Uint8Array.from([9, 9, 9, 30, 30, 30, 60, 60, 60]), 3, 3)), [9, 9, 9, 30, 30, 30, 60, 60, 60]);
+  assert.deepEqual(Array.from(shrinkGrey(Uint8Array.from([0, 90, 180, 0, 90, 180, 0, 90, 180]), 3, 2)), [30, 150, 30, 150]);
 });
