@@ -7,7 +7,7 @@ import type * as tfl from '@tensorflow/tfjs-layers';
 import { batches, FASHION_MNIST_CLASSES, FashionMnistSplit } from './fashionMnist';
 import { logitSpread } from './health';
 import { logitsOf } from './model';
-import { ConfigError, positiveInt } from './validate';
+import { ConfigError, positiveInt, UserError } from './validate';
 
 /** Number of rows of `logits` whose argmax equals the label. */
 export function countCorrect(logits: tf.Tensor2D, ys: tf.Tensor1D): tf.Scalar {
@@ -159,9 +159,10 @@ export function ignoresInput(model: tfl.LayersModel, split: FashionMnistSplit, b
   return flat;
 }
 
-/** The warning a dead model's evaluation carries. */
-export const CONSTANT_OUTPUT_WARNING = 'this model gives every image the same scores: its output ignores the input ' +
-  '(a dead network), so its accuracy is that of always guessing one class; train it again (see --class-block-bias, --warmup-steps, --init he)';
+/** The warning a dead model's evaluation carries (its fields said in each front end's words). */
+export const CONSTANT_OUTPUT_WARNING = new UserError((_, nameOf) => 'this model gives every image the same scores: its output ' +
+  'ignores the input (a dead network), so its accuracy is that of always guessing one class; train it again (see ' +
+  `${nameOf('classBlockBias')}, ${nameOf('warmupSteps')}, ${nameOf('init')} he)`);
 
 /** Two classes the model mixes up, in one direction: `count` examples of `trueClass` predicted as `predicted`. */
 export interface Confusion {
@@ -189,12 +190,12 @@ export function describeConfusion(c: Confusion): string {
   return `${c.trueClass} taken for ${c.predicted} ${c.count} time${c.count === 1 ? '' : 's'} (${Math.round(c.share * 100)}% of ${c.trueClass} images)`;
 }
 
-/** The evaluation as `nin eval` prints it: accuracy, per-class table, confusion matrix. */
-export function formatEvaluation(e: Evaluation): string {
+/** The evaluation in words: accuracy, per-class table, confusion matrix (`names`: what a front end calls config fields). */
+export function formatEvaluation(e: Evaluation, names: Record<string, string> = {}): string {
   const w = Math.max(...e.perClass.map((c) => c.name.length), 5);
   const pct = (x: number | null) => (x === null ? '—' : x.toFixed(3));
   const lines = [
-    ...(e.constantOutput ? [`WARNING: ${CONSTANT_OUTPUT_WARNING}`, ''] : []),
+    ...(e.constantOutput ? [`WARNING: ${CONSTANT_OUTPUT_WARNING.messageFor(names)}`, ''] : []),
     `accuracy ${e.accuracy.toFixed(3)} (${e.correct} of ${e.count})`,
     '',
     `${'class'.padEnd(w)}  ${'accuracy'.padStart(8)}  ${'correct'.padStart(7)}  ${'count'.padStart(6)}`,

@@ -92,6 +92,8 @@ export interface RunResult {
   model: tfl.LayersModel;
   /** The config `model` was built from (`nin(modelConfig)` builds it again, untrained). */
   modelConfig: NinConfig;
+  /** The examples of each split it trained and tested on: the first ones of the data given. */
+  examples: { train: number; test: number };
   /** The last checkpoint written, when there is a folder. */
   saved?: CheckpointLocation;
 }
@@ -191,7 +193,8 @@ export class TrainingRun {
           health: new HealthMonitor(model, this.config.lr, this.options.health),
         });
         if (history.interrupted) await saver.save(history, history.interrupted);
-        return { history, model, modelConfig: this.model, saved: saver.last };
+        const examples = { train: split.train.count, test: split.test.count };
+        return { history, model, modelConfig: this.model, examples, saved: saver.last };
       } catch (err) {
         model.dispose();
         throw saver.withLastGood(err);
@@ -357,8 +360,9 @@ export function resumeConfigs(state: CheckpointState, given: GivenOptions, dir: 
 function checkLimits(given: GivenOptions['limits'], saved: { trainLimit: number; testLimit: number }, dir: string): void {
   for (const name of ['trainLimit', 'testLimit'] as const) {
     if (given[name] === undefined || given[name] === saved[name]) continue;
-    throw new ConfigError((n) => `cannot resume from ${dir}: ${n} ${given[name]} differs from the ${saved[name]} examples ` +
-      `it was trained on; leave ${n} out to use the checkpoint's`, name);
+    const asked = { trainLimit: given.trainLimit ?? saved.trainLimit, testLimit: given.testLimit ?? saved.testLimit };
+    throw new ConfigError((n) => `cannot resume from ${dir}: it was trained on ${saved.trainLimit} training / ${saved.testLimit} ` +
+      `test examples, this data has ${asked.trainLimit} / ${asked.testLimit} (${n} ${given[name]}); leave ${n} out to use the checkpoint's`, name);
   }
 }
 
@@ -382,7 +386,7 @@ function holdFolder(dir: string, mustExist: boolean): HeldFolder {
     throw new ConfigError((n) => `${n} ${dir} is not a directory; choose another`, 'checkpointDir');
   }
   if (!stat && mustExist) {
-    throw new ConfigError((n, nameOf) => `${nameOf('checkpointDir')} ${dir} does not exist; train without ${n} to create it ` +
+    throw new ConfigError((n) => `checkpoint directory ${dir} does not exist; train without ${n} to create it ` +
       '(a run saves its first checkpoint at the end of epoch 1)', 'resume');
   }
   try {
