@@ -21,7 +21,7 @@ import { UnhealthyError } from '../core/health';
 import { loadModelFromDir } from '../storage/checkpoint';
 import { describeRun, RunOptions, RunResult, TrainingRun } from '../training/run';
 import { Io, trainReporter } from './reporter';
-import { StopReason, watchStopSignals } from './stopSignals';
+import { StopReason, StopWatch, watchStopSignals } from './stopSignals';
 import { fsReason, userFsCode } from '../storage/files';
 
 export type { Io } from './reporter';
@@ -56,11 +56,12 @@ const processIo: Io = {
 
 const json = (value: unknown) => `${JSON.stringify(value, null, 2)}\n`;
 
-function dataSummary(data: FashionMnist) {
+/** The data in JSON; `used`: the examples of each split a command used, when not all. */
+function dataSummary(data: FashionMnist, used = { train: data.train.count, test: data.test.count }) {
   return {
     dir: data.dir, source: data.source, files: data.files,
-    train: { count: data.train.count, height: data.train.height, width: data.train.width },
-    test: { count: data.test.count, height: data.test.height, width: data.test.width },
+    train: { count: used.train, height: data.train.height, width: data.train.width },
+    test: { count: used.test, height: data.test.height, width: data.test.width },
   };
 }
 
@@ -159,37 +160,49 @@ function interrupted(result: RunResult, reason: StopReason | undefined, dir: str
 }
 
 async function trainCommand(opts: TrainOpts, io: Io, oneByOneGiven: boolean) {
-  const run = TrainingRun.open(runOptions(opts, oneByOneGiven)); // every option and the folder, before the slow parts
-  const { backend, d } = await prepare(run, opts);
-  if (!opts.json) io.out(banner(run, backend, d));
-  const reporter = trainReporter(io, Boolean(opts.json), FLAGS);
+  // Watched from the start: a Ctrl-C while the backend and the data load lets the folder go cleanly.
   const stop = watchStopSignals((line) => io.err(`${io.isTTY ? '\n' : ''}nin: ${line}\n`));
-  let result: RunResult;
+  const reporter = trainReporter(io, Boolean(opts.json), FLAGS);
   try {
-    result = await run.train(d, reporter, stop.signal);
-  } catch (err) {
-    if (!(err instanceof UnhealthyError)) throw err;
-    const Same = err.constructor as typeof UnhealthyError; // said once, in flags, with the way back
-    throw new Same(unhealthyLine(err, run.checkpointDir), err.position, err.lastGood, err.suggestedLr);
+    const run = TrainingRun.open(runOptions(opts, oneByOneGiven)); // every option and the folder, before the slow parts
+    const { backend, d } = await prepare(run, opts);
+    if (stop.signal.aborted) {
+      run.release();
+      throw new Interrupted('interrupted before training started; nothing was saved', stop.reason()!.exitCode);
+    }
+    if (!opts.json) io.out(banner(run, backend, d));
+    let result: RunResult;
+    try {
+      result = await run.train(d, reporter, stop.signal);
+    } catch (err) {
+      if (!(err instanceof UnhealthyError)) throw err;
+      const Same = err.constructor as typeof UnhealthyError; // said once, in flags, with the way back
+      throw new Same(unhealthyLine(err, run.checkpointDir), err.position, err.lastGood, err.suggestedLr);
+    }
+    result.model.dispose();
+    reportTraining(run, result, { backend, d, stop, io, json: Boolean(opts.json) });
   } finally {
     stop.remove();
     reporter.stop();
   }
-  result.model.dispose();
+}
+
+/** What a finished (or stopped) `nin train` prints. */
+function reportTraining(run: TrainingRun, result: RunResult, o: { backend: BackendInfo; d: FashionMnist; stop: StopWatch; io: Io; json: boolean }) {
   const dir = run.checkpointDir;
-  const steps = numBatches(run.limits.trainLimit ?? d.train.count, run.config.batchSize);
-  if (result.history.interrupted) throw interrupted(result, stop.reason(), dir, steps);
+  const steps = numBatches(result.examples.train, run.config.batchSize);
+  if (result.history.interrupted) throw interrupted(result, o.stop.reason(), dir, steps);
   const final = finalMetrics(result.history);
-  if (opts.json) {
-    const s = run.resumed?.state;
-    const resumedFrom = s ? { epochsCompleted: s.epochsCompleted, steps: s.steps } : null;
-    io.out(json({
-      command: 'train', backend: backendSummary(backend), data: dataSummary(d), config: { train: run.config, model: run.model },
-      history: result.history.epochs, final, ...(dir !== undefined ? { checkpoint: { dir, resumedFrom } } : {}),
-    }));
+  if (!o.json) {
+    o.io.out(`${formatFinalMetrics(final, o.backend.name)}\n`);
     return;
   }
-  io.out(`${formatFinalMetrics(final, backend.name)}\n`);
+  const s = run.resumed?.state;
+  const resumedFrom = s ? { epochsCompleted: s.epochsCompleted, steps: s.steps } : null;
+  o.io.out(json({
+    command: 'train', backend: backendSummary(o.backend), data: dataSummary(o.d, result.examples), config: { train: run.config, model: run.model },
+    history: result.history.epochs, final, ...(dir !== undefined ? { checkpoint: { dir, resumedFrom } } : {}),
+  }));
 }
 
 /**
@@ -218,20 +231,20 @@ async function evalCommand(opts: EvalOpts, io: Io) {
     const d = await loadFashionMnist({ dataDir: opts.dataDir, trainLimit: 1, testLimit: opts.testLimit });
     const e = evaluateModel(loaded.model, d.test, { batchSize: opts.batchSize });
     const checkpoint = loaded.state ? { epochsCompleted: loaded.state.epochsCompleted, steps: loaded.state.steps } : null;
-    if (e.constantOutput) io.err(`nin: warning: ${CONSTANT_OUTPUT_WARNING}\n`);
+    if (e.constantOutput) io.err(`nin: warning: ${CONSTANT_OUTPUT_WARNING.messageFor(FLAGS)}\n`);
     if (opts.json) {
       io.out(json({
         command: 'eval', backend: backendSummary(backend), model: { path: loaded.path, inputSize: resize, checkpoint },
         data: { dir: d.dir, source: d.source, split: 'test', count: d.test.count },
         accuracy: e.accuracy, correct: e.correct, count: e.count, perClass: e.perClass,
-        ...(e.constantOutput ? { warning: CONSTANT_OUTPUT_WARNING } : {}),
+        ...(e.constantOutput ? { warning: CONSTANT_OUTPUT_WARNING.messageFor(FLAGS) } : {}),
         confusionMatrix: e.confusion, confusionMatrixAxes: { rows: 'true class', columns: 'predicted class' },
       }));
       return;
     }
     io.out(`backend: ${backend.description}\nmodel: ${loaded.path} (${resize}×${resize} px input` +
       `${checkpoint ? `, ${describePosition(checkpoint.epochsCompleted, loaded.state!.partial)}` : ''})\n` +
-      `data: ${d.dir} (${d.source}), ${d.test.count} test examples\n\n${formatEvaluation(e)}`);
+      `data: ${d.dir} (${d.source}), ${d.test.count} test examples\n\n${formatEvaluation(e, FLAGS)}`);
   } finally {
     loaded.model.dispose();
   }
@@ -334,7 +347,7 @@ const FLAGS: Record<string, string> = {
   numEpochs: '--epochs', lr: '--lr', batchSize: '--batch-size', resize: '--resize', seed: '--seed',
   trainLimit: '--train-limit', testLimit: '--test-limit', oneByOneCount: '--one-by-one', steps: '--steps',
   dataDir: '--data-dir', backend: '--backend', checkpointDir: '--checkpoint-dir', momentum: '--momentum',
-  lrSchedule: '--lr-schedule', optimizer: '--optimizer', warmupSteps: '--warmup-steps', init: '--init', classBlockBias: '--class-block-bias', classBlockMargin: '--class-block-margin', resume: '--resume',
+  lrSchedule: '--lr-schedule', optimizer: '--optimizer', warmupSteps: '--warmup-steps', init: '--init', classBlockBias: '--class-block-bias', classBlockMargin: '--class-block-margin', resume: '--resume', modelDir: '--model',
 };
 
 /**
