@@ -3,14 +3,13 @@
  * slot variables (reached through tfjs's `getWeights`/`setWeights`, and for Adam its running
  * powers of β, which tfjs keeps as private variables).
  */
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
-import { FileError, fsReason, userFsCode } from './files';
-import { disposeOptimizer, makeOptimizer } from '../core/optimizers';
+import { Fix, fixError, readRegularFile, verifyChecksum } from './files';
+import type { Expected } from './layersFolder';
+import { disposeOptimizer, makeOptimizer, NinOptimizer } from '../core/optimizers';
 import type { TrainConfig } from '../core/trainConfig';
-import { ConfigError } from '../core/validate';
 
 /** The optimizer's slot variables (see {@link OptimizerState}). */
 export const OPTIMIZER_FILE = 'optimizer.bin';
@@ -68,30 +67,27 @@ export async function optimizerSlots(optimizer: tf.Optimizer): Promise<{
  * its step counter and, for momentum and Adam, their slots, checked against `model`'s
  * trainable weights (one slot per weight for momentum, two for Adam; same shapes, same order).
  * (A checkpoint saved before the first step has no slots yet: tfjs creates them then.)
+ * With `expected` (the checkpoint's record), optimizer.bin must have the SHA-256 it gives.
  */
 export async function restoreOptimizer(
-  folder: string, saved: OptimizerState, train: TrainConfig, model: tfl.LayersModel, fix: string,
-): Promise<tf.Optimizer> {
+  folder: string, saved: OptimizerState, train: TrainConfig, model: tfl.LayersModel, fix: Fix, expected?: Expected,
+): Promise<NinOptimizer> {
   const { slots, iterations, betaPowers } = saved;
   const weights = model.trainableWeights.map((w) => w.shape.join('x'));
-  const expected = saved.name === 'adam' ? [...weights, ...weights] : weights;
+  const shapes = saved.name === 'adam' ? [...weights, ...weights] : weights;
   const file = path.join(folder, OPTIMIZER_FILE);
-  if (slots.length > 0 && (slots.length !== expected.length || slots.some((s, i) => s.shape.join('x') !== expected[i]))) {
-    throw new ConfigError(`${path.join(folder, 'state.json')} lists ${slots.length} optimizer slots that do not match the ` +
-      `model's ${weights.length} trainable weights; ${fix}`);
+  if (slots.length > 0 && (slots.length !== shapes.length || slots.some((s, i) => s.shape.join('x') !== shapes[i]))) {
+    throw fixError(`${path.join(folder, 'state.json')} lists ${slots.length} optimizer slots that do not match the ` +
+      `model's ${weights.length} trainable weights`, fix);
   }
   let values = new Float32Array(0);
   if (slots.length > 0) {
-    let bytes: Buffer;
-    try {
-      bytes = fs.readFileSync(file);
-    } catch (err) {
-      throw new FileError(`${file} cannot be read ${fsReason(err)}; ${fix}`, userFsCode(err));
+    const bytes = readRegularFile(file, fix);
+    const described = slots.reduce((n, s) => n + s.shape.reduce((a, b) => a * b, 1), 0) * 4;
+    if (bytes.byteLength !== described) {
+      throw fixError(`${file} holds ${bytes.byteLength} bytes but state.json describes ${described}: truncated`, fix);
     }
-    const expected = slots.reduce((n, s) => n + s.shape.reduce((a, b) => a * b, 1), 0) * 4;
-    if (bytes.byteLength !== expected) {
-      throw new ConfigError(`${file} holds ${bytes.byteLength} bytes but state.json describes ${expected}: truncated; ${fix}`);
-    }
+    if (expected) verifyChecksum(file, bytes, expected.sums, expected.recordedIn, expected.fix ?? fix);
     values = new Float32Array(new Uint8Array(bytes).buffer); // a copy, aligned
   }
   const optimizer = makeOptimizer(train);
