@@ -5,12 +5,14 @@
  * two runs started at once exactly one gets it. The file says who holds it (process id, host,
  * start time, command); a second run is refused with those details. A lock left by a run
  * that was killed (`kill -9`, a power cut) is taken over once its process is gone. The
- * holder checks that the lock is still its own before each save.
+ * holder checks that the lock is still its own before each save. The lock file and its folder
+ * are fsynced once written, so that after a crash of the machine the file says who held it
+ * rather than being empty. A lock file that is not a regular file (a FIFO) is never read.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { FileError, fsReason, isObject, userFsCode } from './files';
+import { FileError, fsReason, isObject, readRegularFile, syncDir, userFsCode } from './files';
 import { ConfigError } from '../core/validate';
 
 export const LOCK_FILE = 'nin.lock';
@@ -35,7 +37,7 @@ function alive(pid: number): boolean {
 
 function readOwner(file: string): LockOwner | undefined {
   try {
-    const value = JSON.parse(fs.readFileSync(file, 'utf8')) as unknown;
+    const value = JSON.parse(readRegularFile(file, '').toString('utf8')) as unknown;
     return isObject(value) && Number.isInteger(value.pid) ? value as unknown as LockOwner : undefined;
   } catch {
     return undefined;
@@ -76,7 +78,7 @@ export class FolderLock {
   /**
    * Creates the lock file with O_EXCL (atomic on local and network file systems alike);
    * false when one already exists. Until its content is written a reader sees an empty file,
-   * which counts as held.
+   * which counts as held. The content and the folder's new entry are flushed to disk.
    */
   private static tryCreate(file: string, owner: LockOwner, what: string): boolean {
     let fd: number;
@@ -89,6 +91,7 @@ export class FolderLock {
     }
     try {
       fs.writeFileSync(fd, `${JSON.stringify(owner)}\n`);
+      fs.fsyncSync(fd);
     } catch (err) {
       fs.rmSync(file, { force: true });
       throw new FileError(`${what} ${path.dirname(file)} cannot be locked for this run ${fsReason(err)}; ` +
@@ -96,6 +99,7 @@ export class FolderLock {
     } finally {
       fs.closeSync(fd);
     }
+    syncDir(path.dirname(file));
     return true;
   }
 
