@@ -35,10 +35,14 @@ export function sliceSplit(split: FashionMnistSplit, first: number, count: numbe
   };
 }
 
+/** Rows and columns of a Fashion-MNIST image. */
+export const FASHION_MNIST_SIDE = 28;
+
 /**
  * A split from its two decoded IDX arrays, checked (`imagesFile`/`labelsFile` only name them in
- * errors): images with magic 2051 and labels with 2049, as many of each, labels within the
- * classes. Cut to `limit` examples; `total` is how many the arrays hold.
+ * errors): images with magic 2051 of 28×28 pixels (any other size is refused, never squashed
+ * into a split), labels with 2049, as many of each, labels within the classes. Cut to `limit`
+ * examples; `total` is how many the arrays hold.
  */
 export function decodeSplit(
   images: IdxArray, labels: IdxArray, imagesFile: string, labelsFile: string, limit?: number,
@@ -46,10 +50,13 @@ export function decodeSplit(
   expectKind(images, imagesFile, 'images');
   expectKind(labels, labelsFile, 'labels');
 
-
   const [count, height, width] = images.dims; // (N, H, W)
   if (count === 0 || height === 0 || width === 0) {
     throw dataFileError(imagesFile, `holds no pixels (${images.dims.join('x')})`);
+  }
+  if (height !== FASHION_MNIST_SIDE || width !== FASHION_MNIST_SIDE) {
+    throw dataFileError(imagesFile, `holds ${height}x${width} images, but Fashion-MNIST's are ` +
+      `${FASHION_MNIST_SIDE}x${FASHION_MNIST_SIDE}: it is not a Fashion-MNIST image file`);
   }
   if (labels.dims[0] !== count) {
     throw dataFileError(imagesFile, `holds ${count} images but ${labelsFile} holds ${labels.dims[0]} labels; the two files do not belong together`);

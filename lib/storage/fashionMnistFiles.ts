@@ -13,7 +13,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
 import { packageRoot } from './paths';
-import { statOrUndefined } from './files';
+import { FileError, fileKind, Say, statOrUndefined } from './files';
 import { readIdxFile } from './idxFile';
 import { decodeSplit, FashionMnistSplit } from '../core/fashionMnist';
 import { dataFileError } from '../core/idx';
@@ -105,7 +105,7 @@ export function resolveDataConfig(partial: Partial<DataConfig> = {}): DataConfig
     checksums: { ...FASHION_MNIST_MD5 },
   };
   const c = withDefaults('data', partial, defaults);
-  if (c.dataDir !== undefined && (typeof c.dataDir !== 'string' || c.dataDir === '')) {
+  if (c.dataDir !== undefined && (typeof c.dataDir !== 'string' || c.dataDir.trim() === '')) {
     throw new ConfigError((n) => `${n} must be a directory path, got ${JSON.stringify(c.dataDir)}`, 'dataDir');
   }
   if (typeof c.download !== 'boolean') throw new ConfigError(`download must be true or false, got ${String(c.download)}`);
@@ -194,12 +194,12 @@ export function locateFashionMnist(
   const where = searchPlaces(places);
   if (config.dataDir !== undefined) {
     const dir = path.resolve(config.dataDir);
-    return { dir, source: 'option', files: requireComplete(dir, '--data-dir', 'leave out --data-dir', config) };
+    return { dir, source: 'option', files: requireComplete(dir, 'option', config) };
   }
   const fromEnv = where.env[FASHION_MNIST_DIR_ENV];
   if (fromEnv) {
     const dir = path.resolve(fromEnv);
-    return { dir, source: 'env', files: requireComplete(dir, FASHION_MNIST_DIR_ENV, `unset ${FASHION_MNIST_DIR_ENV}`, config) };
+    return { dir, source: 'env', files: requireComplete(dir, 'env', config) };
   }
   for (const [dir, source] of [[where.projectDir, 'project'], [where.debianDir, 'debian']] as const) {
     const { files, missing } = filesIn(dir);
@@ -208,46 +208,73 @@ export function locateFashionMnist(
   return null;
 }
 
-/** The files of a directory named by the user, or a ConfigError saying what is wrong with it. */
-function requireComplete(dir: string, from: string, undo: string, config: DataConfig): Record<FashionMnistFile, string> {
-  const fix = `put the four Fashion-MNIST files (from ${config.baseUrl}) there, or ${undo} to search data/ and ${DEBIAN_FASHION_MNIST_DIR}`;
-  const stat = statOrUndefined(dir, `Fashion-MNIST directory (from ${from})`);
-  if (!stat) throw new ConfigError(`Fashion-MNIST directory ${dir} (from ${from}) does not exist; ${fix}`);
-  if (!stat.isDirectory()) throw new ConfigError(`Fashion-MNIST directory ${dir} (from ${from}) is not a directory; ${fix}`);
+/**
+ * The files of a directory named by the user (the `dataDir` option or FASHION_MNIST_DIR), or
+ * a ConfigError saying what is wrong with it; the option is named as each front end names it.
+ */
+function requireComplete(dir: string, from: 'option' | 'env', config: DataConfig): Record<FashionMnistFile, string> {
+  const source = (nameOf: (field: string) => string) => (from === 'option' ? nameOf('dataDir') : FASHION_MNIST_DIR_ENV);
+  const undo = (nameOf: (field: string) => string) => (from === 'option' ? `leave out ${nameOf('dataDir')}` : `unset ${FASHION_MNIST_DIR_ENV}`);
+  const fix = (nameOf: (field: string) => string) =>
+    `put the four Fashion-MNIST files (from ${config.baseUrl}) there, or ${undo(nameOf)} to search data/ and ${DEBIAN_FASHION_MNIST_DIR}`;
+  const problem = (say: Say) => new ConfigError(say, 'dataDir');
+  const named = (nameOf: (field: string) => string) => `Fashion-MNIST directory ${dir} (from ${source(nameOf)})`;
+  const stat = statOrUndefined(dir, `Fashion-MNIST directory (from ${from === 'option' ? 'dataDir' : FASHION_MNIST_DIR_ENV})`);
+  if (!stat) throw problem((_, nameOf) => `${named(nameOf)} does not exist; ${fix(nameOf)}`);
+  if (!stat.isDirectory()) throw problem((_, nameOf) => `${named(nameOf)} is not a directory; ${fix(nameOf)}`);
   try {
     fs.accessSync(dir, fs.constants.R_OK | fs.constants.X_OK);
   } catch {
-    throw new ConfigError(`Fashion-MNIST directory ${dir} (from ${from}) cannot be read; fix its permissions, or ${undo}`);
+    throw problem((_, nameOf) => `${named(nameOf)} cannot be read; fix its permissions, or ${undo(nameOf)}`);
   }
-  const { files, missing } = filesIn(dir);
-  if (missing.length > 0) {
-    throw new ConfigError(`Fashion-MNIST directory ${dir} (from ${from}) is missing ${missing.join(', ')}; ${fix}`);
+  const { files, missing, odd } = filesIn(dir);
+  if (odd.length > 0) {
+    throw new FileError((_, nameOf) => `${odd[0]}, in ${named(nameOf)}, is not a regular file; replace it with the ` +
+      'Fashion-MNIST file of that name', undefined, 'dataDir');
   }
+  if (missing.length > 0) throw problem((_, nameOf) => `${named(nameOf)} is missing ${missing.join(', ')}; ${fix(nameOf)}`);
   return files;
 }
 
-/** Which of the four files `dir` holds (preferring `NAME.gz`), and the names of the others. */
-function filesIn(dir: string): { files: Record<FashionMnistFile, string>; missing: string[] } {
+/**
+ * Which of the four files `dir` holds (preferring `NAME.gz`), the names of the others, and
+ * entries under those names that are not regular files (a FIFO, a device: never read), as
+ * `PATH (a FIFO (named pipe))`.
+ */
+function filesIn(dir: string): { files: Record<FashionMnistFile, string>; missing: string[]; odd: string[] } {
   const files = {} as Record<FashionMnistFile, string>;
   const missing: string[] = [];
+  const odd: string[] = [];
   for (const role of ROLES) {
     const name = FASHION_MNIST_FILES[role];
-    const found = [`${name}.gz`, name].map((n) => path.join(dir, n)).find(isFile);
-    if (found) files[role] = found;
-    else missing.push(`${name}[.gz]`);
+    const candidates = [`${name}.gz`, name].map((n) => path.join(dir, n));
+    const found = candidates.find(isFile);
+    if (found) {
+      files[role] = found;
+      continue;
+    }
+    missing.push(`${name}[.gz]`);
+    for (const c of candidates) {
+      const stat = fs.statSync(c, { throwIfNoEntry: false });
+      if (stat) odd.push(`${c} (${fileKind(stat)})`);
+    }
   }
-  return { files, missing };
+  return { files, missing, odd };
 }
 
 function isFile(file: string): boolean {
-  return fs.statSync(file, { throwIfNoEntry: false })?.isFile() ?? false;
+  try {
+    return fs.statSync(file, { throwIfNoEntry: false })?.isFile() ?? false;
+  } catch {
+    return false; // a symbolic-link loop, a permission: not a file we can use
+  }
 }
 
-/** "looked in A, B and C; " — the start of every "not found" message. */
-function notFound(config: DataConfig, where: SearchPlaces): string {
+/** "Fashion-MNIST not found (looked in A, B and C)": the start of every "not found" message, with the option named by `nameOf`. */
+function notFound(config: DataConfig, where: SearchPlaces, nameOf: (field: string) => string): string {
   const env = where.env[FASHION_MNIST_DIR_ENV];
   const looked = [
-    config.dataDir !== undefined ? `--data-dir ${path.resolve(config.dataDir)}` : undefined,
+    config.dataDir !== undefined ? `${nameOf('dataDir')} ${path.resolve(config.dataDir)}` : undefined,
     env ? `${FASHION_MNIST_DIR_ENV}=${env}` : `${FASHION_MNIST_DIR_ENV} (unset)`,
     where.projectDir,
     `${where.debianDir} (Debian package)`,
@@ -255,8 +282,9 @@ function notFound(config: DataConfig, where: SearchPlaces): string {
   return `Fashion-MNIST not found (looked in ${looked.join(', ')})`;
 }
 
-function howToGetIt(config: DataConfig, where: SearchPlaces): string {
-  return `install it with ${APT_HINT}, or download the four .gz files from ${config.baseUrl} into ${where.projectDir}, or pass --data-dir DIR`;
+function howToGetIt(config: DataConfig, where: SearchPlaces, nameOf: (field: string) => string): string {
+  return `install it with ${APT_HINT}, or download the four .gz files from ${config.baseUrl} into ${where.projectDir}, ` +
+    `or pass ${nameOf('dataDir')} DIR`;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -273,8 +301,8 @@ export async function downloadFashionMnist(
   places: Partial<SearchPlaces> = {},
 ): Promise<void> {
   const where = searchPlaces(places);
-  const failed = (url: string, err: unknown) =>
-    new ConfigError(`${notFound(config, where)} and the download from ${url} failed (${failureReason(err)}); ${howToGetIt(config, where)}`);
+  const failed = (url: string, err: unknown) => new ConfigError((_, nameOf) => `${notFound(config, where, nameOf)} and the ` +
+    `download from ${url} failed (${failureReason(err)}); ${howToGetIt(config, where, nameOf)}`, 'dataDir');
 
   for (const role of ROLES) {
     const name = `${FASHION_MNIST_FILES[role]}.gz`;
@@ -375,7 +403,8 @@ async function findOrDownload(config: DataConfig, where: SearchPlaces): Promise<
   const found = locateFashionMnist(config, where);
   if (found) return found;
   if (!config.download) {
-    throw new ConfigError(`${notFound(config, where)} and downloading is turned off; ${howToGetIt(config, where)}`);
+    throw new ConfigError((_, nameOf) => `${notFound(config, where, nameOf)} and downloading is turned off; ` +
+      howToGetIt(config, where, nameOf), 'dataDir');
   }
   await downloadFashionMnist(where.projectDir, config, where);
   return { dir: where.projectDir, source: 'download', files: filesIn(where.projectDir).files };

@@ -1,22 +1,25 @@
 /**
  * Reading an IDX file from disk, gzipped or not; the bytes are decoded by lib/core/idx.ts.
  */
-import * as fs from 'node:fs';
 import * as zlib from 'node:zlib';
 import { dataFileError, hex, IdxArray, parseIdx } from '../core/idx';
-import { ConfigError, errorSummary } from '../core/validate';
+import { errorSummary } from '../core/validate';
+import { Fix, readRegularFile } from './files';
+
+/** What to do about a data file that cannot be read: fix it, or use a good copy elsewhere. */
+const UNREADABLE: Fix = {
+  field: 'dataDir',
+  say: (n) => `check that it is a readable regular file, or set ${n} to a directory holding a good copy`,
+};
 
 /**
  * Reads an IDX file, gunzipping it when it starts with the gzip magic (1f 8b), whatever its
  * name. A `.gz` name over bytes that are not gzip is reported (often a saved HTML error page).
+ * Only a regular file is read: a FIFO or a device is refused in one line (a read could block
+ * forever or never end).
  */
 export function readIdxFile(path: string): IdxArray {
-  let bytes: Uint8Array;
-  try {
-    bytes = fs.readFileSync(path);
-  } catch (err) {
-    throw new ConfigError(`${path}: cannot be read (${errorCode(err)}); check it exists and is readable, or point --data-dir at a good copy`);
-  }
+  let bytes: Uint8Array = readRegularFile(path, UNREADABLE);
 
   if (bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b) {
     try {
@@ -32,11 +35,5 @@ export function readIdxFile(path: string): IdxArray {
     throw dataFileError(path, what);
   }
   return parseIdx(bytes, path);
-}
-
-/** The error's code (ENOENT, EACCES, ...) when it has one, else its first line. */
-function errorCode(err: unknown): string {
-  const code = (err as { code?: unknown } | null)?.code;
-  return typeof code === 'string' ? code : errorSummary(err);
 }
 

@@ -175,7 +175,7 @@ test('an explicit directory that is missing or incomplete is an error, not a fal
   const missing = path.join(tmp, 'nowhere');
   assert.throws(
     () => locateFashionMnist(resolveDataConfig({ dataDir: missing }), places),
-    (e) => assertConfigError(e, `Fashion-MNIST directory ${missing} (from --data-dir) does not exist`, 'leave out --data-dir'),
+    (e) => assertConfigError(e, `Fashion-MNIST directory ${missing} (from dataDir) does not exist`, 'leave out dataDir'),
   );
 
   const partial = freshDir();
@@ -185,7 +185,7 @@ test('an explicit directory that is missing or incomplete is an error, not a fal
     (e) =>
       assertConfigError(
         e,
-        `${partial} (from --data-dir) is missing train-labels-idx1-ubyte[.gz], t10k-images-idx3-ubyte[.gz], t10k-labels-idx1-ubyte[.gz]`,
+        `${partial} (from dataDir) is missing train-labels-idx1-ubyte[.gz], t10k-images-idx3-ubyte[.gz], t10k-labels-idx1-ubyte[.gz]`,
       ),
   );
 
@@ -243,6 +243,14 @@ test('image and label counts that differ name both files and counts', async () =
   );
 });
 
+test('images that are not 28x28 are refused in one line naming the file, never squashed into a split', async () => {
+  const dir = writeFixture(freshDir(), { side: 32 });
+  await assert.rejects(loadFashionMnist({ dataDir: dir }, emptyPlaces()), (e) =>
+    assertConfigError(e, `${path.join(dir, 'train-images-idx3-ubyte.gz')}: holds 32x32 images, but Fashion-MNIST's are 28x28`,
+      'replace it with a good copy of the file'),
+  );
+});
+
 test('a label outside 0..9 names the file, index and value', async () => {
   const dir = writeFixture(freshDir(), { trainCount: 4, trainLabels: Uint8Array.from([1, 2, 3, 10]) });
   await assert.rejects(loadFashionMnist({ dataDir: dir }, emptyPlaces()), (e) =>
@@ -278,7 +286,7 @@ test('nothing found and downloads off says where it looked and how to fix it', a
       `Fashion-MNIST not found (looked in FASHION_MNIST_DIR (unset), ${places.projectDir}, ${places.debianDir} (Debian package))`,
       'downloading is turned off',
       '`apt-get install dataset-fashion-mnist`',
-      '--data-dir',
+      'or pass dataDir DIR',
     ),
   );
 });
@@ -391,7 +399,7 @@ test('offline: one clear message with where it looked, what failed and how to fi
       `Fashion-MNIST not found (looked in FASHION_MNIST_DIR (unset), ${places.projectDir}, ${places.debianDir} (Debian package))`,
       new RegExp(`and the download from ${escape(baseUrl)}train-images-idx3-ubyte\\.gz failed \\(connect ECONNREFUSED [^)]*\\)`),
       `install it with \`apt-get install dataset-fashion-mnist\`, or download the four .gz files from ${baseUrl}`,
-      'or pass --data-dir DIR',
+      'or pass dataDir DIR',
     ),
   );
   assert.deepEqual(fs.readdirSync(dir), []);

@@ -61,7 +61,7 @@ test('readIdxFile reads raw and gzipped files alike', () => {
 
 test('a file that is not IDX is named with the problem and the fix', () => {
   const file = write('notidx', 'PK\u0003\u0004 something else entirely');
-  assertDataError(() => readIdxFile(file), file, /not an IDX file \(starts with 50 4b.*delete it and let `nin data` download it again/);
+  assertDataError(() => readIdxFile(file), file, /not an IDX file \(starts with 50 4b.*; replace it with a good copy of the file$/);
 });
 
 test('an unsupported IDX data type is reported', () => {
@@ -91,7 +91,7 @@ test('bytes after the data are reported', () => {
 
 test('a .gz that is really an HTML page says so', () => {
   const file = write('train-images-idx3-ubyte.gz', '\n<!DOCTYPE html><html><body>404 Not Found</body></html>');
-  assertDataError(() => readIdxFile(file), file, /is named \.gz but holds text starting with "<", probably an HTML error page.*delete it/);
+  assertDataError(() => readIdxFile(file), file, /is named \.gz but holds text starting with "<", probably an HTML error page.*; replace it with a good copy of the file$/);
 });
 
 test('a .gz that is neither gzip nor HTML says it is not gzip', () => {
@@ -103,6 +103,12 @@ test('a damaged gzip file is reported as damaged or truncated', () => {
   const gz = zlib.gzipSync(idxBytes([50, 28, 28], Uint8Array.from({ length: 50 * 28 * 28 }, (_, i) => (i * 7) % 256)));
   const file = write('damaged-idx3-ubyte.gz', gz.subarray(0, Math.floor(gz.length / 2)));
   assertDataError(() => readIdxFile(file), file, /damaged or truncated gzip file/);
+});
+
+test('advice is true wherever the file came from: no command or flag to run, a good copy to put there', () => {
+  const file = write('advice-idx1-ubyte', 'garbage!');
+  assert.throws(() => readIdxFile(file), (err: unknown) =>
+    err instanceof ConfigError && !/nin data|--data-dir|download it again/.test(err.message) && /replace it with a good copy/.test(err.message));
 });
 
 test('a missing file is reported with its path', () => {
