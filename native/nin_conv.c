@@ -19,6 +19,7 @@
 #define _POSIX_C_SOURCE 199309L /* clock_gettime under -std=c11 */
 #include <node_api.h>
 #include <cblas.h>
+#include <omp.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -468,6 +469,25 @@ static napi_value js_threads(napi_env env, napi_callback_info info) {
 }
 
 /*
+ * OpenMP's thread count (oneDNN, the 5x5 Winograd, pooling and the element-wise passes):
+ * sets it for the calling thread, which runs every parallel region here, when given a count
+ * >= 1; returns the count in force (omp_get_max_threads). The JavaScript side caps the count
+ * at the CPUs the process may use before calling (a count far above them fails oneDNN's
+ * scratchpad or the Winograd's per-thread buffers, or crashes starting the threads).
+ */
+static napi_value js_omp_threads(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], out;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc == 1) {
+    int32_t n;
+    if (napi_get_value_int32(env, argv[0], &n) == napi_ok && n > 0) omp_set_num_threads(n);
+  }
+  napi_create_int32(env, omp_get_max_threads(), &out);
+  return out;
+}
+
+/*
  * The machine's single-precision matrix-product rate: OpenBLAS's sgemm on n x n matrices with
  * every thread, the best of `reps` timed calls after one warm-up, in GFLOP/s (2 n^3 per call).
  */
@@ -539,6 +559,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"poolReluBackprop", NULL, js_pool_relu_backprop, NULL, NULL, NULL, napi_default, NULL},
       {"binary", NULL, js_binary, NULL, NULL, NULL, napi_default, NULL},
       {"threads", NULL, js_threads, NULL, NULL, NULL, napi_default, NULL},
+      {"ompThreads", NULL, js_omp_threads, NULL, NULL, NULL, napi_default, NULL},
       {"library", NULL, js_library, NULL, NULL, NULL, napi_default, NULL},
       {"sgemmGflops", NULL, js_sgemm_gflops, NULL, NULL, NULL, napi_default, NULL},
   };

@@ -42,6 +42,9 @@ export class ConfigError extends UserError {
 
 /** A positive integer, optionally bounded: `positiveInt('batchSize', 0)` throws. */
 export function positiveInt(name: string, value: unknown, min = 1, max = Number.MAX_SAFE_INTEGER): number {
+  if (typeof value === 'number' && Number.isInteger(value) && !Number.isSafeInteger(value)) {
+    throw new ConfigError((n) => `${n} ${value} is ${beyondExact(value)}`, name);
+  }
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
     const range = max === Number.MAX_SAFE_INTEGER ? `an integer >= ${min}` : `an integer from ${min} to ${max}`;
     throw new ConfigError((n) => `${n} must be ${range}, got ${show(value)}`, name);
@@ -99,4 +102,45 @@ export function errorSummary(err: unknown): string {
 
 function show(value: unknown): string {
   return typeof value === 'string' ? JSON.stringify(value) : String(value);
+}
+
+/**
+ * Where an integer too large to be exact lies: `beyond the largest exact integer,
+ * 9007199254740991` (numbers past 2^53 are rounded, so `2^53 + 1` reads as `2^53`).
+ */
+export function beyondExact(value: number): string {
+  return value < 0
+    ? `beyond the smallest exact integer, ${Number.MIN_SAFE_INTEGER}`
+    : `beyond the largest exact integer, ${Number.MAX_SAFE_INTEGER}`;
+}
+
+/** The environment as {@link envChoice} and {@link envInt} read it (`process.env` in Node). */
+export type Env = Readonly<Record<string, string | undefined>>;
+
+/**
+ * An environment variable that takes one of a few words, read as strictly as a flag: unset
+ * or empty means undefined (the default applies); anything else must be one of `allowed`
+ * exactly (no trimming, no other case), else a ConfigError naming the variable itself:
+ * `NIN_NATIVE must be 0 or 1, got "false"`.
+ */
+export function envChoice<T extends string>(name: string, env: Env, allowed: readonly T[]): T | undefined {
+  const value = env[name];
+  if (value === undefined || value === '') return undefined;
+  if ((allowed as readonly string[]).includes(value)) return value as T;
+  const choices = allowed.length === 2 ? `${allowed[0]} or ${allowed[1]}` : `one of ${allowed.join(', ')}`;
+  throw new ConfigError(`${name} must be ${choices}, got ${JSON.stringify(value)}`);
+}
+
+/**
+ * An environment variable that holds a whole number of at least `min`, written in decimal
+ * digits alone (no sign, spaces, exponent or fraction); unset or empty means undefined. A
+ * ConfigError names the variable: `OMP_NUM_THREADS must be an integer >= 1, got "0"`.
+ */
+export function envInt(name: string, env: Env, min = 1): number | undefined {
+  const value = env[name];
+  if (value === undefined || value === '') return undefined;
+  const n = /^\d+$/.test(value) ? Number(value) : NaN;
+  if (Number.isInteger(n) && !Number.isSafeInteger(n)) throw new ConfigError(`${name} ${value} is ${beyondExact(n)}`);
+  if (!Number.isInteger(n) || n < min) throw new ConfigError(`${name} must be an integer >= ${min}, got ${JSON.stringify(value)}`);
+  return n;
 }

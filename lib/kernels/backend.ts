@@ -9,14 +9,21 @@
  * installed but fails to load (say, a CUDA library missing) is reported, then skipped.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { ConfigError, errorSummary, oneOf } from '../core/validate';
+import { ConfigError, envChoice, errorSummary, oneOf } from '../core/validate';
 import { registerWasmConvGradients } from './wasmConvGrad';
 import { registerWasmSharing } from './wasmShare';
-import { registerNativeConvolutions, unregisterNativeConvolutions } from './native';
+import { checkNativeEnv, registerNativeConvolutions, unregisterNativeConvolutions } from './native';
 
 /** What a user may ask for. `tensorflow` means either native package (GPU first). */
 export const BACKEND_CHOICES = ['auto', 'tensorflow', 'wasm', 'cpu'] as const;
 export type BackendChoice = (typeof BACKEND_CHOICES)[number];
+
+/**
+ * What `NIN_NATIVE` may be: `1` runs the native kernels on wasm where they are built (the
+ * default, also when unset or empty), `0` leaves wasm's own. Anything else is refused, not
+ * taken for 1 (`NIN_NATIVE=false` once kept the native kernels).
+ */
+export const NIN_NATIVE_CHOICES = ['0', '1'] as const;
 
 export interface BackendInfo {
   /** tfjs backend name now active: `tensorflow`, `wasm` or `cpu`. */
@@ -25,12 +32,17 @@ export interface BackendInfo {
   description: string;
   /** One line per candidate that was passed over, and why. */
   skipped: string[];
+  /**
+   * What the user set that was changed to work (OMP_NUM_THREADS above the CPUs there are,
+   * capped), one line each; the description says it too.
+   */
+  notes?: string[];
 }
 
 export interface BackendOptions {
   /**
    * On wasm, run convolutions with the native OpenBLAS addon when it is built
-   * (lib/kernels/native.ts). Default: true unless $NIN_NATIVE is `0`.
+   * (lib/kernels/native.ts). Default: $NIN_NATIVE (see {@link NIN_NATIVE_CHOICES}), else true.
    */
   native?: boolean;
 }
@@ -82,7 +94,13 @@ export function selectedBackend(): BackendInfo | undefined {
  * An explicit choice that cannot be had is an error (with the reason); `auto` falls through.
  */
 export async function selectBackend(choice?: string, options: BackendOptions = {}): Promise<BackendInfo> {
-  const wanted = oneOf('backend', choice ?? process.env.NIN_BACKEND ?? 'auto', BACKEND_CHOICES);
+  // $NIN_BACKEND: one of BACKEND_CHOICES; unset or empty means auto. Named as itself when wrong.
+  const wanted = choice === undefined
+    ? envChoice('NIN_BACKEND', process.env, BACKEND_CHOICES) ?? 'auto'
+    : oneOf('backend', choice, BACKEND_CHOICES);
+  const native = options.native ?? envChoice('NIN_NATIVE', process.env, NIN_NATIVE_CHOICES) !== '0';
+  // What the native addon reads as it loads, checked before anything slow starts.
+  if (native && (wanted === 'auto' || wanted === 'wasm')) checkNativeEnv();
   // The union package registers tfjs-core's gradient functions (its CommonJS build leaves
   // them out) and the cpu backend; training needs the former.
   load('@tensorflow/tfjs');
@@ -104,22 +122,30 @@ export async function selectBackend(choice?: string, options: BackendOptions = {
     }
     await tf.ready();
     let description = await describe(c);
+    const notes: string[] = [];
     if (c.name === 'wasm') {
-      if (options.native ?? process.env.NIN_NATIVE !== '0') {
-        const native = registerNativeConvolutions();
-        description += native.active ? ` + ${native.description}` : '';
-        if (!native.active) skipped.push(native.description);
+      if (native) {
+        const kernels = registerNativeConvolutions();
+        description += kernels.active ? ` + ${kernels.description}` : '';
+        if (!kernels.active) skipped.push(kernels.description);
+        if (kernels.note !== undefined) notes.push(kernels.note);
       } else {
         unregisterNativeConvolutions();
       }
     }
-    selected = { name: c.name, description, skipped };
+    selected = { name: c.name, description, skipped, notes };
     return selected;
   }
-  const hint = wanted === 'tensorflow'
-    ? 'install @tensorflow/tfjs-node-gpu (CUDA) or @tensorflow/tfjs-node, or use --backend wasm'
-    : 'reinstall the dependencies with `npm ci`';
-  throw new ConfigError(`backend ${wanted} is not available (${skipped.join('; ')}); ${hint}`);
+  const why = skipped.join('; ');
+  const install = 'install @tensorflow/tfjs-node-gpu (CUDA) or @tensorflow/tfjs-node';
+  if (choice !== undefined) {
+    // The caller's choice: a field, which each front end names in its own words (--backend).
+    const hint = (n: string) => wanted === 'tensorflow' ? `${install}, or use ${n} wasm` : 'reinstall the dependencies with `npm ci`';
+    throw new ConfigError((n) => `${n} ${wanted} is not available (${why}); ${hint(n)}`, 'backend');
+  }
+  if (wanted === 'tensorflow') throw new ConfigError(`NIN_BACKEND=tensorflow is not available (${why}); ${install}, or set NIN_BACKEND=wasm`);
+  throw new ConfigError(`${process.env.NIN_BACKEND ? `NIN_BACKEND=${wanted} is not available` : 'no backend is available'} (${why}); ` +
+    'reinstall the dependencies with `npm ci`');
 }
 
 async function describe(c: Candidate): Promise<string> {

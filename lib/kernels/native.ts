@@ -16,6 +16,7 @@
  * kernel it replaced.
  */
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import {
   backend_util,
@@ -34,7 +35,7 @@ import {
 import { KernelReplacement } from './registry';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { packageRoot } from '../storage/paths';
-import { errorSummary, oneOf } from '../core/validate';
+import { Env, envChoice, envInt, errorSummary, positiveInt } from '../core/validate';
 
 interface Addon {
   conv2d(memory: ArrayBuffer, params: Float64Array): void;
@@ -54,6 +55,8 @@ interface Addon {
   binary?(memory: ArrayBuffer, params: Float64Array): void;
   /** Sets OpenBLAS's thread count when given; returns the count in force. */
   threads(n?: number): number;
+  /** Sets OpenMP's thread count (oneDNN and the addon's own loops) when given; returns the count in force. Older builds lack it. */
+  ompThreads?(n?: number): number;
   /**
    * What runs the convolutions: `OpenBLAS`, or `oneDNN (…)` with the implementations used so
    * far (oneDNN's, and `wino5:F(2x2,5x5)` where native/nin_wino5.c ran; built with
@@ -84,7 +87,47 @@ export interface NativeConvStatus {
   active: boolean;
   /** e.g. `native convolutions (OpenBLAS, 2 threads)`, or why they are not in use. */
   description: string;
+  /** Something the user set that was changed, said once (OMP_NUM_THREADS above the CPUs there are, capped). */
+  note?: string;
 }
+
+/** The native convolution libraries `NIN_NATIVE_CONV` may name (unset or empty: `dnnl` where built, else OpenBLAS). */
+export const NATIVE_CONV_CHOICES = ['blas', 'dnnl', 'dnnl-direct'] as const;
+
+/** CPUs this process may run on: its affinity mask, as `os.availableParallelism` counts them. */
+export function availableCpus(): number {
+  return Math.max(1, os.availableParallelism?.() ?? os.cpus().length);
+}
+
+/** What the environment asks of the native kernels, checked: see {@link checkNativeEnv}. */
+export interface NativeEnv {
+  conv?: (typeof NATIVE_CONV_CHOICES)[number];
+  /** OMP_NUM_THREADS as given. */
+  threads?: number;
+  /** The thread count to use: `threads`, at most {@link availableCpus}. */
+  cappedThreads?: number;
+}
+
+/**
+ * Checks the environment variables the addon reads when it loads, before it loads (a
+ * misspelt value would be silently ignored, a huge thread count crashes it), naming each as
+ * itself in a ConfigError:
+ *
+ * - `NIN_NATIVE_CONV`: `blas` (OpenBLAS), `dnnl` (oneDNN, with the 5x5 Winograd where it is
+ *   faster) or `dnnl-direct` (oneDNN without Winograd); unset or empty: `dnnl` where built.
+ * - `OMP_NUM_THREADS`: a whole number >= 1, the threads of OpenMP (oneDNN, the Winograd,
+ *   pooling, the element-wise passes) and of OpenBLAS; unset or empty: one per CPU. A count
+ *   above the CPUs this process may use is capped at them (thousands of threads failed
+ *   oneDNN's scratchpad, ran the Winograd out of memory, or crashed starting them).
+ */
+export function checkNativeEnv(env: Env = process.env): NativeEnv {
+  const conv = envChoice('NIN_NATIVE_CONV', env, NATIVE_CONV_CHOICES);
+  const threads = envInt('OMP_NUM_THREADS', env);
+  return { conv, threads, cappedThreads: threads === undefined ? undefined : Math.min(threads, availableCpus()) };
+}
+
+/** Said once the addon loaded with OMP_NUM_THREADS capped. */
+let threadNote: string | undefined;
 
 const BACKEND = 'wasm';
 /**
@@ -115,21 +158,42 @@ export function nativeAddonPath(): string {
 
 function loadAddon(): Addon | undefined {
   if (addon || loadError) return addon;
-  // Read by the addon itself when it loads: a misspelt value would silently pick oneDNN.
-  const choice = process.env.NIN_NATIVE_CONV;
-  if (choice !== undefined && choice !== '') oneOf('NIN_NATIVE_CONV', choice, ['blas', 'dnnl', 'dnnl-direct'] as const);
+  const wanted = checkNativeEnv();
   const file = nativeAddonPath();
   if (!fs.existsSync(file)) {
     loadError = 'not built: run `npm run build:native` (needs libopenblas-dev, g++, make)';
     return undefined;
+  }
+  if (wanted.threads !== undefined && wanted.cappedThreads !== wanted.threads) {
+    // Before OpenMP and OpenBLAS read it, as they start with the addon; set again below in
+    // case OpenMP had already started in this process.
+    process.env.OMP_NUM_THREADS = String(wanted.cappedThreads);
+    threadNote = `OMP_NUM_THREADS=${wanted.threads} is more than the ${wanted.cappedThreads} CPU` +
+      `${wanted.cappedThreads === 1 ? '' : 's'} this process may use; using ${wanted.cappedThreads}`;
   }
   try {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     addon = require(file) as Addon;
   } catch (err) {
     loadError = `failed to load ${file}: ${errorSummary(err)}`;
+    return undefined;
+  }
+  if (wanted.cappedThreads !== undefined) {
+    addon.ompThreads?.(wanted.cappedThreads);
+    if (wanted.cappedThreads !== wanted.threads) addon.threads(wanted.cappedThreads);
   }
   return addon;
+}
+
+/**
+ * The threads the native kernels run on: OpenMP's (oneDNN and the addon's own loops) and
+ * OpenBLAS's, e.g. `2 threads`, or `1 thread (OpenBLAS: 2)` where they differ.
+ */
+function describeThreads(lib: Addon): string {
+  const blas = lib.threads();
+  const omp = lib.ompThreads?.() ?? blas;
+  const count = (n: number) => `${n} thread${n === 1 ? '' : 's'}`;
+  return omp === blas ? count(omp) : `${count(omp)} (OpenBLAS: ${blas})`;
 }
 
 /** The wasm module's linear memory (re-read on every call: growing the heap replaces it). */
@@ -374,12 +438,15 @@ const NATIVE: Record<(typeof KERNELS)[number], KernelFunc> = {
 export function registerNativeConvolutions(threads?: number): NativeConvStatus {
   const lib = loadAddon();
   if (!lib) return { active: false, description: `native convolutions unavailable (${loadError})` };
-  if (threads !== undefined) lib.threads(threads);
+  if (threads !== undefined) lib.threads(Math.min(positiveInt('threads', threads), availableCpus()));
   const names = KERNELS.filter((name) => { const need = NEEDS[name]; return need === undefined || lib[need] !== undefined; });
   replaced.install(Object.fromEntries(names.map((name) => [name, () => NATIVE[name]])), [RELU_BACKPROP, POOL_RELU_BACKPROP]);
-  const n = lib.threads();
   const name = (lib.library?.() ?? 'OpenBLAS').startsWith('oneDNN') ? 'oneDNN + OpenBLAS' : 'OpenBLAS';
-  return { active: true, description: `native convolutions (${name}, ${n} thread${n === 1 ? '' : 's'})` };
+  const note = threadNote === undefined ? '' : `; ${threadNote}`;
+  return {
+    active: true, description: `native convolutions (${name}, ${describeThreads(lib)}${note})`,
+    ...(threadNote === undefined ? {} : { note: threadNote }),
+  };
 }
 
 /** Whether the native kernels are registered now. */

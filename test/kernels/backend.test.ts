@@ -55,7 +55,7 @@ test('wasm: XNNPACK, and the active backend', async () => {
   const info = await selectBackend('wasm');
   assert.equal(info.name, 'wasm');
   assert.equal(tf.getBackend(), 'wasm');
-  assert.match(info.description, /^wasm \(XNNPACK\b.*\d+ threads?\)( \+ native convolutions \(OpenBLAS, \d+ threads?\))?$/);
+  assert.match(info.description, /^wasm \(XNNPACK\b.*\d+ threads?\)( \+ native convolutions \((oneDNN \+ )?OpenBLAS, \d+ threads?( \(OpenBLAS: \d+\))?\))?$/);
   assert.equal(info.description.includes('native convolutions'), addonBuilt, 'the native kernels are on exactly when built');
   assertSkipped(info.skipped, []);
 });
@@ -116,11 +116,45 @@ test('tensorflow when not installed: a ConfigError saying how to install it', as
     assert.match(err.message, /^backend tensorflow is not available/);
     assert.match(err.message, /@tensorflow\/tfjs-node-gpu: not installed; @tensorflow\/tfjs-node: not installed/);
     assert.match(err.message, /install @tensorflow\/tfjs-node-gpu \(CUDA\) or @tensorflow\/tfjs-node/);
-    assert.match(err.message, /--backend wasm/);
-    assert.doesNotMatch(err.message, /\n/);
+    // The field in each front end's words: the library's `backend`, the command line's --backend.
+    assert.match(err.message, /, or use backend wasm$/);
+    assert.doesNotMatch(err.message, /--|\n/);
+    assert.equal(err.field, 'backend');
+    assert.match(err.messageFor({ backend: '--backend' }), /^--backend tensorflow is not available .*, or use --backend wasm$/);
     return true;
   });
   assert.equal(tf.getBackend(), 'wasm', 'a failed choice leaves the active backend alone');
+});
+
+test('NIN_BACKEND=tensorflow when not installed: the message names the variable, never the flag', async (t) => {
+  if (nativeInstalled) {
+    t.skip('a native @tensorflow/tfjs-node package is installed here');
+    return;
+  }
+  withBackendEnv(t, 'tensorflow');
+  await assert.rejects(selectBackend(), (err: unknown) => {
+    assert.ok(err instanceof ConfigError, String(err));
+    const line = err.messageFor({ backend: '--backend' });
+    assert.match(line, /^NIN_BACKEND=tensorflow is not available \(.*\); install .*, or set NIN_BACKEND=wasm$/);
+    assert.doesNotMatch(line, /--backend/);
+    return true;
+  });
+});
+
+test('NIN_BACKEND and NIN_NATIVE are checked strictly (empty: unset), named as themselves', async (t) => {
+  withBackendEnv(t, '');
+  const saved = process.env.NIN_NATIVE;
+  t.after(() => { if (saved === undefined) delete process.env.NIN_NATIVE; else process.env.NIN_NATIVE = saved; });
+  process.env.NIN_NATIVE = 'false'; // once taken for "on"
+  await assert.rejects(selectBackend('wasm'), (err: unknown) =>
+    err instanceof ConfigError && err.messageFor({ backend: '--backend' }) === 'NIN_NATIVE must be 0 or 1, got "false"');
+  process.env.NIN_NATIVE = '0';
+  assert.doesNotMatch((await selectBackend('wasm')).description, /native/);
+  process.env.NIN_NATIVE = '';
+  assert.equal((await selectBackend()).name === 'wasm' || nativeInstalled, true, 'empty NIN_BACKEND is auto');
+  process.env.NIN_BACKEND = 'Wasm';
+  await assert.rejects(selectBackend(), (err: unknown) => err instanceof ConfigError &&
+    err.messageFor({ backend: '--backend' }) === 'NIN_BACKEND must be one of auto, tensorflow, wasm, cpu, got "Wasm"');
 });
 
 test('after selecting wasm its convolution gradients are registered and work', async () => {
