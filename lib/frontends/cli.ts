@@ -11,18 +11,18 @@ import { BACKEND_CHOICES, BackendInfo, selectBackend } from '../kernels/backend'
 import { numBatches } from '../core/fashionMnist';
 import { FashionMnist, loadFashionMnist } from '../storage/fashionMnistFiles';
 import { countParams, formatLayerSummary, KernelInit, layerSummary, nin, NIN_DEFAULTS } from '../core/model';
-import { BENCH_DEFAULTS, benchmark, resolveBenchConfig } from '../training/benchmark';
+import { BENCH_DEFAULTS, benchmark, checkBenchFits, checkForwardFits, forwardBatchLimit } from '../training/benchmark';
 import { LrSchedule, OptimizerName, TRAIN_DEFAULTS } from '../core/trainConfig';
 import { PROFILES } from '../training/profiles';
 import { describePosition, finalMetrics, formatFinalMetrics } from '../core/history';
 import { CONSTANT_OUTPUT_WARNING, evaluateModel, formatEvaluation, modelInputSize } from '../core/evaluate';
-import { ConfigError, errorSummary } from '../core/validate';
+import { beyondExact, ConfigError, errorSummary } from '../core/validate';
 import { UnhealthyError } from '../core/health';
 import { loadModelFromDir } from '../storage/checkpoint';
 import { describeRun, RunOptions, RunResult, TrainingRun } from '../training/run';
 import { Io, trainReporter } from './reporter';
 import { StopReason, StopWatch, watchStopSignals } from './stopSignals';
-import { fsReason, userFsCode } from '../storage/files';
+import { FileError, fsReason, userFsCode } from '../storage/files';
 
 export type { Io } from './reporter';
 
@@ -38,8 +38,12 @@ class Interrupted extends Error {
 const EXIT_INTERRUPTED = 130;
 
 function intArg(value: string): number {
-  if (!/^[+-]?\d+$/.test(value.trim())) throw new InvalidArgumentError('expected an integer.');
-  return Number(value);
+  const text = value.trim();
+  if (!/^[+-]?\d+$/.test(text)) throw new InvalidArgumentError('expected an integer.');
+  const n = Number(text);
+  // Past 2^53 the digits would be rounded (9007199254740993 reads as ...992): refuse, not round.
+  if (!Number.isSafeInteger(n)) throw new InvalidArgumentError(`${text} is ${beyondExact(n)}.`);
+  return n;
 }
 
 function numberArg(value: string): number {
@@ -71,6 +75,7 @@ function backendSummary(b: BackendInfo) {
 
 async function shapes(opts: { size: number; oneByOne: number; backend?: string; json?: boolean }, io: Io) {
   const backend = await selectBackend(opts.backend);
+  for (const note of backend.notes ?? []) io.err(`nin: note: ${note}\n`); // nothing else here names the backend
   const model = nin({ inputSize: opts.size, oneByOneCount: opts.oneByOne });
   const rows = layerSummary(model);
   const total = countParams(model);
@@ -228,8 +233,9 @@ async function evalCommand(opts: EvalOpts, io: Io) {
   if (loaded.note) io.err(`nin: note: ${loaded.note}\n`);
   try {
     const resize = modelInputSize(loaded.model);
+    const batchSize = evalBatchSize(loaded, opts.batchSize);
     const d = await loadFashionMnist({ dataDir: opts.dataDir, trainLimit: 1, testLimit: opts.testLimit });
-    const e = evaluateModel(loaded.model, d.test, { batchSize: opts.batchSize });
+    const e = evaluateModel(loaded.model, d.test, { batchSize });
     const checkpoint = loaded.state ? { epochsCompleted: loaded.state.epochsCompleted, steps: loaded.state.steps } : null;
     if (e.constantOutput) io.err(`nin: warning: ${CONSTANT_OUTPUT_WARNING.messageFor(FLAGS)}\n`);
     if (opts.json) {
@@ -250,9 +256,27 @@ async function evalCommand(opts: EvalOpts, io: Io) {
   }
 }
 
+/**
+ * Images per forward pass for `nin eval`: --batch-size if its forward pass fits, else a
+ * refusal naming the most that do; without it the default 256, or fewer where the model's
+ * images are so large that 256 would not fit. A model whose one image cannot be predicted
+ * within a pass's memory is refused, naming its input size.
+ */
+function evalBatchSize(loaded: { model: Parameters<typeof forwardBatchLimit>[0]; path: string }, given: number | undefined): number | undefined {
+  let fits: number;
+  try {
+    fits = forwardBatchLimit(loaded.model);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    throw new ConfigError(`the model in ${loaded.path}: ${err.messageFor({ resize: 'its input size' })}`);
+  }
+  if (given !== undefined) checkForwardFits(loaded.model, given);
+  return given ?? (fits < 256 ? fits : undefined);
+}
+
 async function bench(opts: { resize?: number; batchSize?: number; steps?: number; backend?: string; json?: boolean }, io: Io) {
-  const config = resolveBenchConfig({ resize: opts.resize, batchSize: opts.batchSize, steps: opts.steps });
   const backend = await selectBackend(opts.backend);
+  const config = checkBenchFits({ resize: opts.resize, batchSize: opts.batchSize, steps: opts.steps }); // before the banner
   if (!opts.json) {
     io.out(`backend: ${backend.description}\nNiN at ${config.resize} px, batch ${config.batchSize}, ` +
       `random data; median of ${config.steps} steps after ${config.warmup} untimed\n`);
@@ -356,6 +380,7 @@ const FLAGS: Record<string, string> = {
  * is an internal error.
  */
 function errorLine(e: unknown, debug: boolean): string {
+  if (e instanceof Interrupted) return e.message;
   if (e instanceof ConfigError) return e.messageFor(FLAGS).split('\n')[0];
   if (e instanceof UnhealthyError) return e.message.split('\n')[0];
   const err = e as NodeJS.ErrnoException;
@@ -365,7 +390,24 @@ function errorLine(e: unknown, debug: boolean): string {
   return `internal error: ${errorSummary(e)}${debug ? '' : ' (rerun with --debug for the stack trace)'}`;
 }
 
-/** Runs the CLI on `argv` (node-style: [node, script, ...args]); resolves to the exit code. */
+/** What kind of failure `--json`'s error object reports: what the user can do about it. */
+export type ErrorKind = 'config' | 'file' | 'unhealthy' | 'interrupted' | 'internal';
+
+function errorKind(e: unknown): ErrorKind {
+  if (e instanceof Interrupted) return 'interrupted';
+  if (e instanceof UnhealthyError) return 'unhealthy';
+  if (e instanceof FileError) return 'file';
+  if (e instanceof ConfigError || e instanceof CommanderError) return 'config'; // a bad option, flag or value
+  const err = e as NodeJS.ErrnoException;
+  return userFsCode(err) !== undefined && err.path !== undefined ? 'file' : 'internal';
+}
+
+/**
+ * Runs the CLI on `argv` (node-style: [node, script, ...args]); resolves to the exit code.
+ * A failure is one line on stderr; with --json also one object on stdout,
+ * `{"command": ..., "error": {"message": <the line>, "kind": <ErrorKind>}}`, so that a
+ * program reading stdout always gets an answer.
+ */
 export async function main(argv: string[] = process.argv, io: Io = processIo): Promise<number> {
   const debug = argv.includes('--debug');
   let failure: unknown;
@@ -376,22 +418,33 @@ export async function main(argv: string[] = process.argv, io: Io = processIo): P
       failure = err;
     }
   };
+  const cmd = program(io, run);
+  // The command and its --json, as parsed; before an action runs (a bad flag), as written.
+  const args = argv.slice(2);
+  let command: string | undefined = cmd.commands.map((c) => c.name()).find((name) => args.includes(name));
+  let wantsJson = args.includes('--json');
+  cmd.hook('preAction', (_, action) => {
+    command = action.name();
+    wantsJson = Boolean(action.opts().json);
+  });
+  let code = 1;
   try {
-    await program(io, run).parseAsync(argv);
+    await cmd.parseAsync(argv);
   } catch (err) {
     if (err instanceof CommanderError) {
       // Commander has already printed its one-line message (or the help text).
-      return err.exitCode === 0 || err.code === 'commander.helpDisplayed' || err.code === 'commander.version' ? 0 : 2;
+      if (err.exitCode === 0 || err.code === 'commander.helpDisplayed' || err.code === 'commander.version') return 0;
+      code = 2;
+      failure = err;
+    } else {
+      failure = err;
     }
-    failure = err;
   }
   if (failure === undefined) return 0;
   const e = failure as Error;
-  if (e instanceof Interrupted) {
-    io.err(`nin: ${e.message}\n`);
-    return e.exitCode;
-  }
-  io.err(`nin: ${errorLine(e, debug)}\n`);
-  if (debug && e?.stack) io.err(`${e.stack}\n`);
-  return 1;
+  const line = e instanceof CommanderError ? e.message.replace(/^error: /, '') : errorLine(e, debug);
+  if (!(e instanceof CommanderError)) io.err(`nin: ${line}\n`);
+  if (debug && e?.stack && !(e instanceof Interrupted) && !(e instanceof CommanderError)) io.err(`${e.stack}\n`);
+  if (wantsJson) io.out(json({ command: command ?? null, error: { message: line, kind: errorKind(e) } }));
+  return e instanceof Interrupted ? e.exitCode : code;
 }

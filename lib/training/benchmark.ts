@@ -5,10 +5,10 @@
  * update; each figure is the median over `steps` timed steps after `warmup` untimed ones.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { positiveInt, withDefaults } from '../core/validate';
+import { ConfigError, positiveInt, withDefaults } from '../core/validate';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { checkInputSize, countFlops, countParams, logitsOf, nin } from '../core/model';
-import { autoMicroBatchSize, sgdStep } from './loop';
+import { autoMicroBatchSize, checkTrainingFits, sgdStep } from './loop';
 import { nativeConvLibrary, nativeConvolutionsActive, sgemmGflops } from '../kernels/native';
 import { disposeOptimizer, makeOptimizer, UpdateRule } from '../core/optimizers';
 
@@ -32,6 +32,86 @@ export function resolveBenchConfig(partial: Partial<BenchConfig> = {}): BenchCon
   positiveInt('steps', c.steps);
   positiveInt('warmup', c.warmup, 0);
   return c;
+}
+
+/**
+ * Tensor memory a forward pass may use: half of the wasm heap's 4 GB, leaving the rest to the
+ * weights, the kernels' scratch and the heap's fragmentation.
+ */
+const FORWARD_BUDGET_BYTES = 2 ** 31;
+
+/**
+ * Memory one example takes at the fullest point of a forward pass (prediction, no gradient):
+ * its input image, and the largest of the layers' input plus output. A prediction lets go of
+ * each layer's input once the layer has run (NiN at 500 px, batch 128, whose layer outputs add
+ * up to 4.4 GB, predicts within the 4 GB heap), so they are not all held at once as in training
+ * ({@link trainingBytesPerExample} in ./loop, which counts the layers' outputs the same way).
+ */
+export function forwardBytesPerExample(model: tfl.LayersModel): number {
+  const size = (shape: readonly (number | null)[]) => (shape.slice(1) as number[]).reduce((a, b) => a * b, 1);
+  const input = size(model.inputs[0].shape);
+  let previous = input;
+  let peak = 0;
+  for (const layer of model.layers) {
+    const out = size(layer.outputShape as (number | null)[]);
+    peak = Math.max(peak, previous + out);
+    previous = out;
+  }
+  return (input + peak) * 4;
+}
+
+const gb = (bytes: number) => (bytes / 2 ** 30).toFixed(1);
+
+/**
+ * The most images one forward pass of `model` may take within the memory a pass may use (2
+ * GB); a ConfigError about field `resize` when not even one image fits, naming the largest
+ * size that does.
+ */
+export function forwardBatchLimit(model: tfl.LayersModel): number {
+  const bytes = forwardBytesPerExample(model);
+  const fits = Math.floor(FORWARD_BUDGET_BYTES / bytes);
+  if (fits >= 1) return fits;
+  const side = model.inputs[0].shape[1] as number;
+  const px = Math.floor(side * Math.sqrt(FORWARD_BUDGET_BYTES / bytes));
+  throw new ConfigError((n) => `${n} ${side} needs about ${gb(bytes)} GB per image for a forward pass, more than the ` +
+    `${gb(FORWARD_BUDGET_BYTES)} GB a pass may use; use images of at most about ${px} px`, 'resize');
+}
+
+/**
+ * Refuses a forward pass of `batchSize` images that would not fit (field `batchSize`, naming
+ * the most that do), or an image size at which not even one does (field `resize`), before
+ * anything is allocated: past the wasm heap a pass fails deep inside with "memory access out
+ * of bounds".
+ */
+export function checkForwardFits(model: tfl.LayersModel, batchSize: number): void {
+  const fits = forwardBatchLimit(model);
+  if (batchSize <= fits) return;
+  const side = model.inputs[0].shape[1] as number;
+  const bytes = forwardBytesPerExample(model) * batchSize;
+  throw new ConfigError((n) => `${n} ${batchSize} needs about ${gb(bytes)} GB for one forward pass at ${side} px, more than ` +
+    `the ${gb(FORWARD_BUDGET_BYTES)} GB a pass may use; use ${n} ${fits} or less`, 'batchSize');
+}
+
+/**
+ * Refuses a benchmark that cannot run, in one line naming the value, before the slow parts:
+ * an image size at which not even one example can be trained (`resize`), or a batch whose
+ * forward pass (taken whole, as the reference script does) would not fit (`batchSize`).
+ * Call with a backend selected (it builds the model).
+ */
+export function checkBenchFits(partial: Partial<BenchConfig> = {}): BenchConfig {
+  const c = resolveBenchConfig(partial);
+  const model = nin({ inputSize: c.resize, seed: 0 });
+  try {
+    checkFits(model, c);
+  } finally {
+    model.dispose();
+  }
+  return c;
+}
+
+function checkFits(model: tfl.LayersModel, c: BenchConfig): void {
+  checkTrainingFits(model);
+  checkForwardFits(model, c.batchSize);
 }
 
 /** Field names follow the reference script's JSON, so the two lines compare key by key. */
@@ -87,6 +167,12 @@ function timed(step: () => void, steps: number, warmup: number): number {
 export function benchmark(partial: Partial<BenchConfig> = {}, rule: UpdateRule = { optimizer: 'sgd', momentum: 0, lr: 0.1 }): BenchResult {
   const c = resolveBenchConfig(partial);
   const model = nin({ inputSize: c.resize, seed: 0 });
+  try {
+    checkFits(model, c);
+  } catch (err) {
+    model.dispose();
+    throw err;
+  }
   const optimizer = makeOptimizer(rule);
   const x = tf.randomUniform([c.batchSize, c.resize, c.resize, 1], 0, 1, 'float32', 1); // NHWC
   const y = tf.randomUniform([c.batchSize], 0, 10, 'int32', 2);

@@ -8,7 +8,14 @@ import assert from 'node:assert/strict';
 import { nativeConvolutionsActive } from '../../lib/kernels/native';
 import * as tf from '@tensorflow/tfjs-core';
 import { selectBackend } from '../../lib/kernels/backend';
-import { BENCH_DEFAULTS, benchmark, resolveBenchConfig, resourceUse } from '../../lib/training/benchmark';
+import {
+  BENCH_DEFAULTS, benchmark, checkBenchFits, checkForwardFits, forwardBatchLimit, forwardBytesPerExample, resolveBenchConfig, resourceUse,
+} from '../../lib/training/benchmark';
+import { main } from '../../lib/frontends/cli';
+import { saveLayersModel } from '../../lib/storage/layersFolder';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { countFlops, countParams, nin } from '../../lib/core/model';
 import { ConfigError } from '../../lib/core/validate';
 
@@ -85,3 +92,99 @@ test('resourceUse counts the model\'s own memory: unrelated live tensors do not 
   }
 });
 
+
+test('a size that cannot run is refused in one line naming it, before anything is allocated', () => {
+  const before = tf.memory().numTensors;
+  const refused = (partial: object, field: string, pattern: RegExp) => assert.throws(() => benchmark(partial), (e: unknown) =>
+    e instanceof ConfigError && e.field === field && pattern.test(e.messageFor({ resize: '--resize', batchSize: '--batch-size' })));
+  // One training image past the memory a pass may use (it ran 17 s, then "memory access out of bounds").
+  refused({ resize: 10000 }, 'resize', /^--resize 10000 needs about \d+\.\d GB per training image.*; use images of at most about \d+ px$/);
+  assert.throws(() => checkBenchFits({ resize: 10000 }), (e: unknown) => e instanceof ConfigError && /^resize 10000 needs/.test(e.message));
+  // Each image trains, but the forward pass takes the batch whole.
+  refused({ resize: 1400, batchSize: 128 }, 'batchSize',
+    /^--batch-size 128 needs about \d+\.\d GB for one forward pass at 1400 px, .*; use --batch-size (\d+) or less$/);
+  assert.equal(tf.memory().numTensors, before);
+  assert.equal(checkBenchFits({ resize: 224, batchSize: 128 }).resize, 224); // the reference sizes fit
+  assert.deepEqual(checkBenchFits({ resize: 500, batchSize: 128 }), { resize: 500, batchSize: 128, steps: 5, warmup: 1 });
+});
+
+test('forwardBatchLimit and checkForwardFits: the most images one forward pass may take', () => {
+  const model = nin({ inputSize: 1400 });
+  try {
+    const fits = forwardBatchLimit(model);
+    assert.ok(fits >= 1 && fits < 128, String(fits));
+    assert.ok(forwardBytesPerExample(model) * fits <= 2 ** 31 && forwardBytesPerExample(model) * (fits + 1) > 2 ** 31);
+    checkForwardFits(model, fits);
+    assert.throws(() => checkForwardFits(model, fits + 1), (e: unknown) => e instanceof ConfigError && e.field === 'batchSize' &&
+      e.message.endsWith(`use batchSize ${fits} or less`));
+  } finally {
+    model.dispose();
+  }
+  const huge = nin({ inputSize: 20000 });
+  try {
+    assert.throws(() => forwardBatchLimit(huge), (e: unknown) => e instanceof ConfigError && e.field === 'resize' &&
+      /^resize 20000 needs about \d+\.\d GB per image for a forward pass/.test(e.message));
+  } finally {
+    huge.dispose();
+  }
+});
+
+test('steps past 2^53 are refused as beyond the exact integers', () => {
+  assert.throws(() => resolveBenchConfig({ steps: 2 ** 53 + 2 }), (e: unknown) => e instanceof ConfigError &&
+    e.message === 'steps 9007199254740994 is beyond the largest exact integer, 9007199254740991');
+});
+
+/** `nin ...args` in this process, its output captured. */
+async function cli(...args: string[]): Promise<{ code: number; out: string; err: string }> {
+  let out = '';
+  let err = '';
+  const code = await main(['node', 'nin', ...args], { out: (t) => { out += t; }, err: (t) => { err += t; }, isTTY: false });
+  return { code, out, err };
+}
+
+test('nin bench --resize 10000: one line naming --resize, and with --json one error object on stdout', async () => {
+  const plain = await cli('bench', '--resize', '10000');
+  assert.equal(plain.code, 1);
+  assert.equal(plain.out, '', 'no banner before the refusal');
+  assert.match(plain.err, /^nin: --resize 10000 needs about [\d.]+ GB per training image[^\n]*\n$/);
+  const json = await cli('bench', '--resize', '10000', '--json');
+  assert.equal(json.code, 1);
+  assert.equal(json.err, plain.err);
+  assert.deepEqual(JSON.parse(json.out), {
+    command: 'bench', error: { message: plain.err.slice('nin: '.length, -1), kind: 'config' },
+  });
+});
+
+test('--json errors: usage errors too (exit 2), and integers past 2^53 named as such', async () => {
+  const r = await cli('bench', '--steps', '9007199254740993', '--json');
+  assert.equal(r.code, 2);
+  const line = "option '--steps <n>' argument '9007199254740993' is invalid. 9007199254740993 is beyond the largest exact integer, 9007199254740991.";
+  assert.equal(r.err, `nin: ${line}\n`);
+  assert.deepEqual(JSON.parse(r.out), { command: 'bench', error: { message: line, kind: 'config' } });
+  const plain = await cli('bench', '--steps', '9007199254740993');
+  assert.equal(plain.out, '', 'without --json stdout stays empty');
+});
+
+test('nin eval of a model whose images cannot be predicted: one line naming its input size; too big a --batch-size named', async () => {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'nin-bench-eval-'));
+  try {
+    const saveAt = async (inputSize: number) => {
+      const model = nin({ inputSize, seed: 1 });
+      const folder = path.join(tmp, `nin-${inputSize}`);
+      await saveLayersModel(model, folder);
+      model.dispose();
+      return folder;
+    };
+    const huge = await saveAt(20000); // the data is read after the check: none needed
+    const r = await cli('eval', '--model', huge, '--data-dir', path.join(tmp, 'no-data'), '--backend', 'wasm', '--json');
+    assert.equal(r.code, 1);
+    assert.match(r.err, /^nin: the model in .*nin-20000: its input size 20000 needs about [\d.]+ GB per image for a forward pass, [^\n]*\n$/);
+    assert.equal(JSON.parse(r.out).error.kind, 'config');
+    const big = await saveAt(1400);
+    const b = await cli('eval', '--model', big, '--data-dir', path.join(tmp, 'no-data'), '--backend', 'wasm', '--batch-size', '256');
+    assert.equal(b.code, 1);
+    assert.match(b.err, /^nin: --batch-size 256 needs about [\d.]+ GB for one forward pass at 1400 px, [^\n]*; use --batch-size \d+ or less\n$/);
+  } finally {
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+});
