@@ -17,7 +17,21 @@ function skip(why) {
   process.exit(0);
 }
 
-if (process.env.NIN_SKIP_NATIVE) skip('NIN_SKIP_NATIVE is set');
+/**
+ * NIN_SKIP_NATIVE=1 skips the build, NIN_SKIP_DNNL=1 builds without oneDNN; 0, empty or unset
+ * do neither. Checked as lib/core/validate.ts's envChoice checks the others (this script runs
+ * at install, before the TypeScript is compiled): anything else is refused, naming the variable.
+ */
+function flag(name) {
+  const value = process.env[name];
+  if (value === undefined || value === '' || value === '0') return false;
+  if (value === '1') return true;
+  process.stderr.write(`nin: ${name} must be 0 or 1, got ${JSON.stringify(value)}\n`);
+  process.exit(1);
+}
+
+const skipDnnl = flag('NIN_SKIP_DNNL');
+if (flag('NIN_SKIP_NATIVE')) skip('NIN_SKIP_NATIVE=1');
 if (process.platform !== 'linux') skip(`no build recipe for ${process.platform} yet`);
 const headers = ['/usr/include/cblas.h', '/usr/include/x86_64-linux-gnu/cblas.h', '/usr/include/aarch64-linux-gnu/cblas.h'];
 if (!headers.some((h) => fs.existsSync(h))) skip('OpenBLAS headers (cblas.h) not found');
@@ -27,7 +41,7 @@ if (!gyp || !fs.existsSync(gyp)) {
   try { gyp = require.resolve('node-gyp/bin/node-gyp.js'); } catch { skip('node-gyp not found'); }
 }
 // oneDNN (libdnnl-dev) runs the convolutions where it is installed; OpenBLAS the rest.
-const dnnl = fs.existsSync('/usr/include/oneapi/dnnl/dnnl.h') && !process.env.NIN_SKIP_DNNL;
+const dnnl = !skipDnnl && fs.existsSync('/usr/include/oneapi/dnnl/dnnl.h');
 const run = spawnSync(process.execPath, [gyp, 'rebuild', '--', `-Dnin_dnnl=${dnnl ? 1 : 0}`], { cwd: root, encoding: 'utf8' });
 fs.mkdirSync(path.dirname(logFile), { recursive: true });
 fs.writeFileSync(logFile, `${run.stdout ?? ''}${run.stderr ?? ''}${run.error ? String(run.error) : ''}`);
