@@ -13,7 +13,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
-import { batches, FashionMnistSplit, sliceSplit } from './fashionMnist';
+import { FashionMnistSplit, firstBatch } from './fashionMnist';
 
 /** The layers of the class block: NiN's last block, whose convolutions are named `block4_convK`. */
 const isClassBlockConv = (layer: tfl.layers.Layer) => /^block4_conv\d+$/.test(layer.name) && layer.getClassName() === 'Conv2D';
@@ -26,11 +26,10 @@ export function liftClassBlock(model: tfl.LayersModel, train: FashionMnistSplit,
   const { resize, margin, images = 256 } = options;
   const last = model.layers.map(isClassBlockConv).lastIndexOf(true);
   if (!(margin > 0) || train.count === 0 || last < 0) return 0;
-  const first = sliceSplit(train, 0, Math.min(images, train.count));
-  const { value } = batches(first, { batchSize: first.count, resize, shuffle: false, seed: 0, epoch: 0 }).next();
+  const first = firstBatch(train, images, resize)!;
   let lifted = 0;
-  let x: tf.Tensor = value.xs;
-  tf.dispose(value.ys);
+  let x: tf.Tensor = first.xs;
+  tf.dispose(first.ys);
   for (const layer of model.layers.slice(0, last + 1)) { // nothing after the class block matters here
     if (isClassBlockConv(layer)) lifted += liftLayer(layer, x, margin);
     const next = tf.tidy(() => layer.apply(x, { training: false }) as tf.Tensor);

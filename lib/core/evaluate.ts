@@ -4,7 +4,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
-import { batches, FASHION_MNIST_CLASSES, FashionMnistSplit } from './fashionMnist';
+import { FASHION_MNIST_CLASSES, FashionMnistSplit, firstBatch, inOrder } from './fashionMnist';
 import { logitSpread } from './health';
 import { logitsOf } from './model';
 import { ConfigError, positiveInt, UserError } from './validate';
@@ -19,7 +19,7 @@ export function evaluateAccuracy(
   model: tfl.LayersModel, split: FashionMnistSplit, options: { batchSize: number; resize: number },
 ): number {
   let correct = 0;
-  for (const { xs, ys } of batches(split, { ...options, shuffle: false, seed: 0, epoch: 0 })) {
+  for (const { xs, ys } of inOrder(split, options.batchSize, options.resize)) {
     const right = tf.tidy(() => countCorrect(logitsOf(model, xs), ys));
     correct += right.dataSync()[0];
     tf.dispose([xs, ys, right]);
@@ -36,7 +36,7 @@ export function predict(
 ): number[] {
   const sub: FashionMnistSplit = { ...split, count: Math.min(count, split.count) };
   const out: number[] = [];
-  for (const { xs, ys } of batches(sub, { batchSize, resize, shuffle: false, seed: 0, epoch: 0 })) {
+  for (const { xs, ys } of inOrder(sub, batchSize, resize)) {
     const classes = tf.tidy(() => tf.argMax(logitsOf(model, xs), 1));
     out.push(...classes.dataSync());
     tf.dispose([xs, ys, classes]);
@@ -151,11 +151,10 @@ export function evaluateModel(
 /** Whether `model` scores the first batch (at least two images) of `split` identically. */
 export function ignoresInput(model: tfl.LayersModel, split: FashionMnistSplit, batchSize: number): boolean {
   if (split.count < 2) return false;
-  const first = batches(split, { batchSize: Math.max(2, batchSize), resize: modelInputSize(model), shuffle: false, seed: 0, epoch: 0 }).next();
-  if (first.done) return false;
-  const spread = tf.tidy(() => logitSpread(logitsOf(model, first.value.xs)));
+  const first = firstBatch(split, Math.max(2, batchSize), modelInputSize(model))!;
+  const spread = tf.tidy(() => logitSpread(logitsOf(model, first.xs)));
   const flat = spread.dataSync()[0] === 0;
-  tf.dispose([spread, first.value.xs, first.value.ys]);
+  tf.dispose([spread, first.xs, first.ys]);
   return flat;
 }
 

@@ -11,7 +11,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
-import { batches, FASHION_MNIST_CLASSES, FashionMnistSplit, numBatches } from '../core/fashionMnist';
+import { batches, FASHION_MNIST_CLASSES, FashionMnistSplit, firstBatch, numBatches } from '../core/fashionMnist';
 import { ConfigError, UserError } from '../core/validate';
 import { deriveSeed } from '../core/random';
 import type { TrainConfig } from '../core/trainConfig';
@@ -370,12 +370,12 @@ const turnEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve)
  * {@link HealthMonitor.checkEpochEnd}): throws for a dead network; returns the silent classes.
  */
 function settleEpochEnd(health: HealthMonitor, test: FashionMnistSplit, config: TrainConfig, vitals: StepVitals, at: StepPosition): number[] {
-  const first = batches(test, { batchSize: config.batchSize, resize: config.resize, shuffle: false, seed: 0, epoch: 0 }).next();
-  if (first.done) return [];
+  const first = firstBatch(test, config.batchSize, config.resize);
+  if (first === undefined) return [];
   try {
-    return health.checkEpochEnd(first.value.xs, vitals, at);
+    return health.checkEpochEnd(first.xs, vitals, at);
   } finally {
-    tf.dispose([first.value.xs, first.value.ys]);
+    tf.dispose([first.xs, first.ys]);
   }
 }
 
