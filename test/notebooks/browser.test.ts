@@ -4,8 +4,10 @@
  * must render as drawings (SVG output areas), not as JSON or text. A screenshot is left in
  * out/browser-nin.png for a person to look at.
  *
- * Needs chromium, jupyter-notebook, jupyter-nbconvert and python3-nbclient (Debian); skipped
- * without them unless NIN_REQUIRE_BROWSER=1 (CI).
+ * The executed notebook is the test run's shared one (./executed.ts).
+ *
+ * Needs chromium, jupyter-notebook, jupyter-nbconvert and python3-nbclient (Debian) and the
+ * Fashion-MNIST files; skipped without them unless NIN_REQUIRE_BROWSER=1 (CI).
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -15,16 +17,10 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { packageRoot } from '../../lib/storage/paths';
 import { freePort, waitFor } from '../servers';
+import { CHROMIUM as chromium, PYTHON as python, skipUnless } from '../optional';
+import { executedNotebooks } from './executed';
 
-const python = '/usr/bin/python3';
-const chromium = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => fs.existsSync(p));
-const ready = chromium !== undefined && fs.existsSync(python) &&
-  spawnSync(python, ['-c', 'import notebook, nbclient, nbconvert'], { stdio: 'ignore' }).status === 0;
-const skip = ready ? false : 'chromium / jupyter-notebook / python3-nbclient not installed';
-if (!ready && process.env.NIN_REQUIRE_BROWSER === '1') {
-  test('chromium and Jupyter are installed (NIN_REQUIRE_BROWSER=1)', () =>
-    assert.fail('apt-get install chromium jupyter-notebook jupyter-nbconvert python3-nbclient'));
-}
+const skip = skipUnless(['chromium', 'notebook', 'nbclient', 'data'], 'NIN_REQUIRE_BROWSER', 'the classic Notebook browser test');
 
 const root = packageRoot();
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'nin-browser-'));
@@ -44,10 +40,10 @@ function chromiumRun(args: string[]): string {
 }
 
 before(async () => {
-  if (!ready) return;
-  const run = spawnSync(python, [path.join(root, 'scripts', 'run_notebooks.py'), '--out', work, path.join(root, 'notebooks', 'nin.ipynb')],
-    { encoding: 'utf8', env: { ...process.env, NIN_PROFILE: 'tiny' }, timeout: 10 * 60_000 });
-  assert.equal(run.status, 0, run.stdout + run.stderr);
+  if (skip) return;
+  const run = executedNotebooks();
+  assert.equal(run.status, 0, run.output);
+  fs.copyFileSync(path.join(run.dir, 'nin.ipynb'), path.join(work, 'nin.ipynb')); // served from a folder of its own
   port = await freePort();
   server = spawn(python, ['-m', 'notebook', '--no-browser', `--port=${port}`, '--ip=127.0.0.1', '--allow-root',
     "--NotebookApp.token=''", "--NotebookApp.password=''", `--notebook-dir=${work}`],

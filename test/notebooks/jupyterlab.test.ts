@@ -1,35 +1,29 @@
 /**
  * What a JupyterLab user sees. Both notebooks are executed in the tiny profile with their
- * kernel messages recorded (scripts/run_notebooks.py --iopub), then shown in headless
+ * kernel messages recorded (scripts/run_notebooks.py --iopub; the test run's shared execution,
+ * ./executed.ts), then shown in headless
  * Chromium by JupyterLab 4's own output code (test/jupyterlab/src/page.js: rendermime with
  * the standard renderers, the vega5 extension, JupyterLab's OutputArea), with and without the
  * plotly renderer, trusted and untrusted. The live training plots are replayed message by
  * message through the OutputArea's iopub handler. Screenshots go to out/jupyterlab-*.png.
  *
- * Needs chromium, python3-nbclient and the page's own packages (`npm ci --prefix
- * test/jupyterlab`); skipped without them unless NIN_REQUIRE_JUPYTERLAB=1 (CI).
+ * Needs chromium, python3-nbclient, the page's own packages (`npm ci --prefix
+ * test/jupyterlab`) and the Fashion-MNIST files; skipped without them unless
+ * NIN_REQUIRE_JUPYTERLAB=1 (CI).
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { packageRoot } from '../../lib/storage/paths';
 import { PLOTLY_MIME, VEGA_LITE_MIME } from '../../lib/frontends/notebook';
+import { CHROMIUM as chromium, PUPPETEER, skipUnless } from '../optional';
+import { executedNotebooks } from './executed';
 
 const root = packageRoot();
 const labDir = path.join(root, 'test', 'jupyterlab');
-const python = '/usr/bin/python3';
-const chromium = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => fs.existsSync(p));
-const missing = [
-  chromium ? '' : 'chromium',
-  spawnSync(python, ['-c', 'import nbclient, nbconvert'], { stdio: 'ignore' }).status === 0 ? '' : 'python3-nbclient',
-  fs.existsSync(path.join(labDir, 'node_modules', 'puppeteer-core')) ? '' : 'npm ci --prefix test/jupyterlab',
-].filter(Boolean);
-if (missing.length && process.env.NIN_REQUIRE_JUPYTERLAB === '1') {
-  test('JupyterLab rendering test can run (NIN_REQUIRE_JUPYTERLAB=1)', () => assert.fail(`missing: ${missing.join(', ')}`));
-}
+const skip = skipUnless(['chromium', 'nbclient', 'puppeteer', 'data'], 'NIN_REQUIRE_JUPYTERLAB', 'the JupyterLab rendering test');
 
 interface Output { output_type: string; name?: string; data?: Record<string, unknown>; text?: string | string[] }
 interface Message { header: { msg_type: string }; content: { transient?: { display_id?: string } } }
@@ -72,7 +66,7 @@ function expectedRenderer(o: Output, plotly: boolean): string {
   return 'svg';
 }
 
-describe('JupyterLab 4 renders the executed notebooks', { skip: missing.length ? `missing: ${missing.join(', ')}` : false }, () => {
+describe('JupyterLab 4 renders the executed notebooks', { skip }, () => {
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'nin-jupyterlab-'));
   const shots = path.join(root, 'out');
   const notebooks: Record<string, { outputs: Output[][]; messages: Message[][] }> = {};
@@ -80,18 +74,17 @@ describe('JupyterLab 4 renders the executed notebooks', { skip: missing.length ?
   let pageUrl = '';
 
   before(async () => {
-    const run = spawnSync(python, [path.join(root, 'scripts', 'run_notebooks.py'), '--out', work, '--timeout', '600', '--iopub'],
-      { encoding: 'utf8', env: { ...process.env, NIN_PROFILE: 'tiny', NIN_RUNS_DIR: path.join(work, 'runs') }, timeout: 15 * 60_000 });
-    assert.equal(run.status, 0, run.stdout + run.stderr);
+    const run = executedNotebooks();
+    assert.equal(run.status, 0, run.output);
     for (const name of ['nin', 'exercises']) {
-      const cells = JSON.parse(fs.readFileSync(path.join(work, `${name}.ipynb`), 'utf8')).cells as { outputs?: Output[] }[];
+      const cells = JSON.parse(fs.readFileSync(path.join(run.dir, `${name}.ipynb`), 'utf8')).cells as { outputs?: Output[] }[];
       notebooks[name] = {
         outputs: cells.map((c) => c.outputs ?? []),
-        messages: JSON.parse(fs.readFileSync(path.join(work, `${name}.iopub.json`), 'utf8')),
+        messages: JSON.parse(fs.readFileSync(path.join(run.dir, `${name}.iopub.json`), 'utf8')),
       };
     }
     pageUrl = await bundlePage(work);
-    const puppeteer = require(path.join(labDir, 'node_modules', 'puppeteer-core'));
+    const puppeteer = require(PUPPETEER);
     browser = await puppeteer.launch({
       executablePath: chromium, headless: true,
       args: ['--no-sandbox', '--disable-gpu', '--allow-file-access-from-files', '--no-first-run'],

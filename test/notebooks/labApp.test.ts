@@ -5,32 +5,26 @@
  * (tiny profile), screenshots the live plot while it trains, and checks what the finished
  * notebook shows. Screenshots: out/lab-app-training.png, out/lab-app-nin.png.
  *
+ * This is a deliberate execution of its own, not the test run's shared one (./executed.ts):
+ * what it checks is JupyterLab running the cells, its live plot while the kernel trains.
+ *
  * Needs chromium, python3-jupyter-server, python3-jupyterlab-server, a built lab-app
- * (`npm ci --prefix lab-app && npm run --prefix lab-app build`) and test/jupyterlab's
- * packages (for Puppeteer); skipped without them unless NIN_REQUIRE_LABAPP=1 (CI).
+ * (`npm ci --prefix lab-app && npm run --prefix lab-app build`), test/jupyterlab's
+ * packages (for Puppeteer) and the Fashion-MNIST files; skipped without them unless
+ * NIN_REQUIRE_LABAPP=1 (CI).
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { ChildProcess, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { packageRoot } from '../../lib/storage/paths';
 import { freePort, waitFor } from '../servers';
+import { CHROMIUM as chromium, PUPPETEER as puppeteerPath, PYTHON as python, skipUnless } from '../optional';
 
 const root = packageRoot();
-const python = '/usr/bin/python3';
-const chromium = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => fs.existsSync(p));
-const puppeteerPath = path.join(root, 'test', 'jupyterlab', 'node_modules', 'puppeteer-core');
-const missing = [
-  chromium ? '' : 'chromium',
-  spawnSync(python, ['-c', 'import jupyterlab_server, jupyter_server'], { stdio: 'ignore' }).status === 0 ? '' : 'python3-jupyterlab-server',
-  fs.existsSync(path.join(root, 'lab-app', 'build', 'bundle.js')) ? '' : 'npm ci --prefix lab-app && npm run --prefix lab-app build',
-  fs.existsSync(puppeteerPath) ? '' : 'npm ci --prefix test/jupyterlab',
-].filter(Boolean);
-if (missing.length && process.env.NIN_REQUIRE_LABAPP === '1') {
-  test('the JupyterLab app test can run (NIN_REQUIRE_LABAPP=1)', () => assert.fail(`missing: ${missing.join(', ')}`));
-}
+const skip = skipUnless(['chromium', 'jupyterlab-server', 'lab-app', 'puppeteer', 'data'], 'NIN_REQUIRE_LABAPP', 'the JupyterLab app test');
 
 
 
@@ -45,7 +39,7 @@ function kernelPath(dir: string): string {
   return dir;
 }
 
-describe('JupyterLab (lab-app on Debian\'s server) runs the chapter notebook from its Run menu', { skip: missing.length ? `missing: ${missing.join(', ')}` : false }, () => {
+describe('JupyterLab (lab-app on Debian\'s server) runs the chapter notebook from its Run menu', { skip }, () => {
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'nin-lab-app-'));
   // One level below the package root, as notebooks/ is, so that the notebook's `import '..'` finds the library.
   const served = fs.mkdtempSync(path.join(root, '.lab-test-'));

@@ -1,9 +1,11 @@
 /**
- * Executes both notebooks headless in the tiny profile (scripts/run_notebooks.py, as
- * `npm run notebooks` does) and checks what a reader would see in them.
+ * Both notebooks executed headless in the tiny profile (scripts/run_notebooks.py, as
+ * `npm run notebooks` does; executed once per test run and shared, see ./executed.ts), and
+ * what a reader would see in them.
  *
- * Needs Debian's jupyter-nbconvert and python3-nbclient. Skipped when they are missing,
- * unless NIN_REQUIRE_NOTEBOOKS=1 (CI), which makes their absence a failure.
+ * Needs Debian's jupyter-nbconvert and python3-nbclient, and the Fashion-MNIST files. Skipped
+ * when they are missing, unless NIN_REQUIRE_NOTEBOOKS=1 (or NIN_REQUIRE_DATA=1 for the data
+ * set), which makes their absence a failure.
  */
 import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -13,34 +15,26 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { packageRoot } from '../../lib/storage/paths';
 import { PLOTLY_MIME, VEGA_LITE_MIME } from '../../lib/frontends/notebook';
+import { PYTHON as python, skipUnless } from '../optional';
+import { executedNotebooks, ExecutedNotebooks } from './executed';
 
-const python = '/usr/bin/python3';
-const hasJupyter = fs.existsSync(python) &&
-  spawnSync(python, ['-c', 'import nbclient, nbconvert'], { encoding: 'utf8' }).status === 0;
-const required = process.env.NIN_REQUIRE_NOTEBOOKS === '1';
+const skip = skipUnless(['nbclient', 'data'], 'NIN_REQUIRE_NOTEBOOKS', 'the notebooks test');
 
 interface Output { output_type: string; name?: string; text?: string | string[]; data?: Record<string, unknown> }
 interface Cell { cell_type: string; source: string | string[]; outputs?: Output[] }
 const joined = (t: string | string[] | undefined) => (Array.isArray(t) ? t.join('') : t ?? '');
 
-if (!hasJupyter && required) {
-  test('jupyter-nbconvert and python3-nbclient are installed (NIN_REQUIRE_NOTEBOOKS=1)', () =>
-    assert.fail('apt-get install jupyter-nbconvert python3-nbclient'));
-}
-
-describe('the notebooks, executed in the tiny profile', { skip: hasJupyter ? false : 'jupyter-nbconvert / python3-nbclient not installed' }, () => {
-  const out = fs.mkdtempSync(path.join(os.tmpdir(), 'nin-notebooks-'));
-  let run: ReturnType<typeof spawnSync>;
+describe('the notebooks, executed in the tiny profile', { skip }, () => {
+  let out = '';
+  let run: ExecutedNotebooks;
   const cells: Record<string, Cell[]> = {};
   const stdoutOf = (name: string) => cells[name].flatMap((c) => c.outputs ?? [])
     .filter((o) => o.output_type === 'stream' && o.name === 'stdout').map((o) => joined(o.text)).join('');
   const displays = (name: string) => cells[name].flatMap((c) => c.outputs ?? []).filter((o) => o.output_type === 'display_data');
 
-  const runs = fs.mkdtempSync(path.join(os.tmpdir(), 'nin-notebook-runs-'));
-  const env = { ...process.env, NIN_PROFILE: 'tiny', NIN_RUNS_DIR: runs };
   before(() => {
-    run = spawnSync(python, [path.join(packageRoot(), 'scripts', 'run_notebooks.py'), '--out', out, '--timeout', '600'],
-      { encoding: 'utf8', env, timeout: 15 * 60 * 1000 });
+    run = executedNotebooks();
+    out = run.dir;
     for (const name of ['nin', 'exercises']) {
       const file = path.join(out, `${name}.ipynb`);
       if (fs.existsSync(file)) cells[name] = JSON.parse(fs.readFileSync(file, 'utf8')).cells;
@@ -48,7 +42,7 @@ describe('the notebooks, executed in the tiny profile', { skip: hasJupyter ? fal
   });
 
   test('both run without an error cell and leave executed .ipynb and .html', () => {
-    assert.equal(run.status, 0, `run_notebooks.py failed:\n${run.stdout}\n${run.stderr}`);
+    assert.equal(run.status, 0, `run_notebooks.py failed:\n${run.output}`);
     for (const f of ['nin.ipynb', 'nin.html', 'exercises.ipynb', 'exercises.html']) {
       assert.ok(fs.existsSync(path.join(out, f)), f);
     }
@@ -89,10 +83,11 @@ describe('the notebooks, executed in the tiny profile', { skip: hasJupyter ? fal
   });
 
   test('the training plots, one plotly and one vega-lite, are each redrawn in place up to the last step', () => {
-    const training = cells.nin.find((c) => joined(c.source).includes('nin.executeRun('))!;
-    const plots = (training.outputs ?? []).filter((o) => PLOTLY_MIME in (o.data ?? {}));
+    const training = cells.nin.find((c) => (c.outputs ?? []).some((o) => PLOTLY_MIME in (o.data ?? {})));
+    assert.ok(training, 'a cell showing the training curves');
+    const plots = (training!.outputs ?? []).filter((o) => PLOTLY_MIME in (o.data ?? {}));
     assert.equal(plots.length, 1, 'updates replace the display instead of adding plots');
-    const stepPlots = (training.outputs ?? []).filter((o) => VEGA_LITE_MIME in (o.data ?? {}) && !(PLOTLY_MIME in (o.data ?? {})));
+    const stepPlots = (training!.outputs ?? []).filter((o) => VEGA_LITE_MIME in (o.data ?? {}) && !(PLOTLY_MIME in (o.data ?? {})));
     assert.equal(stepPlots.length, 1, 'one vega-lite display, updated in place');
     assert.equal(joined(stepPlots[0].data!['text/plain'] as string[]), '16 steps', 'tiny: 2 epochs × 8 batches of 32');
     assert.match(joined(plots[0].data!['text/plain'] as string[]), /^epoch 2\.00\/2: train loss [\d.]+, train acc [\d.]+, test acc [\d.]+$/);
@@ -157,11 +152,14 @@ describe('the notebooks, executed in the tiny profile', { skip: hasJupyter ? fal
     assert.doesNotMatch(html, /(src|href)="https?:\/\//, 'nothing loaded from the network');
   });
 
+  // The one deliberate second execution of the chapter notebook: what it checks is a fresh
+  // kernel on the first execution's checkpoints (a restart), which no shared output can show.
+  // It loads the finished run instead of training, so it takes seconds, not minutes.
   test('after a kernel restart the chapter notebook goes on from its checkpoint: a finished run is loaded, not trained again', () => {
-    assert.ok(fs.existsSync(path.join(runs, 'chapter-tiny', 'latest.json')), 'the run saved its checkpoints');
+    assert.ok(fs.existsSync(path.join(run.runs, 'chapter-tiny', 'latest.json')), 'the run saved its checkpoints');
     const again = fs.mkdtempSync(path.join(os.tmpdir(), 'nin-notebooks-again-'));
     const rerun = spawnSync(python, [path.join(packageRoot(), 'scripts', 'run_notebooks.py'), '--out', again, '--timeout', '600',
-      path.join(packageRoot(), 'notebooks', 'nin.ipynb')], { encoding: 'utf8', env, timeout: 15 * 60 * 1000 });
+      path.join(packageRoot(), 'notebooks', 'nin.ipynb')], { encoding: 'utf8', env: run.env, timeout: 15 * 60 * 1000 });
     assert.equal(rerun.status, 0, `${rerun.stdout}\n${rerun.stderr}`);
     const rerunCells: Cell[] = JSON.parse(fs.readFileSync(path.join(again, 'nin.ipynb'), 'utf8')).cells;
     const text = rerunCells.flatMap((c) => c.outputs ?? []).filter((o) => o.name === 'stdout').map((o) => joined(o.text)).join('');

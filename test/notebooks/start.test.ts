@@ -9,19 +9,15 @@
  */
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { ChildProcess, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { packageRoot } from '../../lib/storage/paths';
 import { freePort } from '../servers';
+import { skipUnless } from '../optional';
 
-const python = '/usr/bin/python3';
-const ready = fs.existsSync(python) && spawnSync(python, ['-c', 'import notebook'], { stdio: 'ignore' }).status === 0;
-const skip = ready ? false : 'jupyter-notebook not installed';
-if (!ready && process.env.NIN_REQUIRE_NOTEBOOKS === '1') {
-  test('Jupyter is installed (NIN_REQUIRE_NOTEBOOKS=1)', () => assert.fail('apt-get install jupyter-notebook'));
-}
+const skip = skipUnless(['notebook'], 'NIN_REQUIRE_NOTEBOOKS', 'npm start with Jupyter Notebook');
 
 const root = packageRoot();
 let child: ChildProcess | undefined;
@@ -50,15 +46,11 @@ after(() => {
   }
 });
 
-const labAppReady = fs.existsSync(path.join(root, 'lab-app', 'build', 'bundle.js')) &&
-  spawnSync(python, ['-c', 'import jupyterlab_server'], { stdio: 'ignore' }).status === 0;
-if (!labAppReady && process.env.NIN_REQUIRE_LABAPP === '1') {
-  test('lab-app is built and jupyterlab_server installed (NIN_REQUIRE_LABAPP=1)', () => assert.fail('see lab-app/main.py'));
-}
+const skipLabApp = skipUnless(['lab-app', 'jupyterlab-server'], 'NIN_REQUIRE_LABAPP', 'npm start with lab-app');
 
 for (const [jupyter, tokenFlag, skipIt] of [
   ['notebook', "--NotebookApp.token=''", skip],
-  ['lab-app', "--ServerApp.token=''", labAppReady ? false : 'lab-app not built, or python3-jupyterlab-server missing'],
+  ['lab-app', "--ServerApp.token=''", skipLabApp],
 ] as const) {
   test(`npm start (NIN_JUPYTER=${jupyter}) registers the tslab kernel and serves both notebooks`, { skip: skipIt }, () => startAndCheck(jupyter, tokenFlag));
 }
