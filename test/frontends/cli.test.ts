@@ -508,7 +508,9 @@ test('Ctrl-C mid-epoch 2: exit 130, a checkpoint at that step, one line saying h
   const dir = checkpointDir();
   const stopped = await runAndSignal(['train', ...longRun, '--checkpoint-dir', dir], /epoch 2: step 3\//, 'SIGINT');
   assert.equal(stopped.code, 130, stopped.err);
-  assert.equal(stopped.out, '', 'no JSON for a run that did not finish');
+  const told = JSON.parse(stopped.out) as { command: string; error: { message: string; kind: string }; history?: unknown };
+  assert.deepEqual([told.command, told.error.kind, told.history], ['train', 'interrupted', undefined], 'no results for a run that did not finish, only its error');
+  assert.match(told.error.message, /^interrupted: stopped at epoch 2, step 3 of/);
   const last = stopped.err.trimEnd().split('\n').pop()!;
   assert.match(last, new RegExp(`^nin: interrupted: stopped at epoch 2, step (\\d) of 8; saved epoch 1 complete \\+ \\1 steps? of ` +
     `epoch 2 in ${dir}/epoch-0001-step-00000\\1; resume with \`nin train --resume --checkpoint-dir ${dir}\`$`));

@@ -18,10 +18,12 @@ import {
   CheckpointContents, CheckpointState, checkpointName, loadCheckpoint, loadModelFromDir, readCheckpointState,
   saveCheckpoint,
 } from '../../lib/storage/checkpoint';
-import { resumeConfigs as resumeInFields, ResumeOptions } from '../../lib/training/run';
+import { checkRunOptions, resumeConfigs as resumeInFields } from '../../lib/training/run';
+import { TRAIN_DEFAULTS } from '../../lib/core/trainConfig';
 import { nin, resolveNinConfig } from '../../lib/core/model';
-import { disposeOptimizer, learningRateAt, makeOptimizer } from '../../lib/core/optimizers';
-import { EpochResult, train } from '../../lib/training/loop';
+import { disposeOptimizer, learningRateAt, makeOptimizer, NinOptimizer } from '../../lib/core/optimizers';
+import type { EpochResult } from '../../lib/core/history';
+import { train } from '../trainModel';
 import { resolveTrainConfig, TrainConfig } from '../../lib/core/trainConfig';
 import { ConfigError } from '../../lib/core/validate';
 
@@ -76,7 +78,7 @@ async function uninterrupted(config: TrainConfig): Promise<{ epochs: EpochResult
 }
 
 /** A fresh model trained with `config` and stopped after step 3 of epoch 1 (of 4); the caller disposes it. */
-async function stoppedAfterThreeSteps(config: TrainConfig, optimizer?: tf.Optimizer) {
+async function stoppedAfterThreeSteps(config: TrainConfig, optimizer?: NinOptimizer) {
   const model = nin(modelConfig);
   const controller = new AbortController();
   const history = await train(model, data, config, {
@@ -259,10 +261,11 @@ describe('atomicity and damaged checkpoints', () => {
   });
 });
 
-/** resumeConfigs, its errors told with `names` for the fields (as the command line does). */
-function resumeConfigs(state: CheckpointState, given: ResumeOptions, dir: string, names: Record<string, string> = {}) {
+/** resumeConfigs of a run given these fields (training's or the model's), its errors told with `names` for the fields (as the command line does). */
+function resumeConfigs(state: CheckpointState, given: Record<string, unknown>, dir: string, names: Record<string, string> = {}) {
+  const part = (ofTraining: boolean) => Object.fromEntries(Object.entries(given).filter(([k]) => (k in TRAIN_DEFAULTS) === ofTraining));
   try {
-    return resumeInFields(state, given, dir);
+    return resumeInFields(state, checkRunOptions({ train: part(true), model: part(false), checkpointDir: dir, resume: 'always' }), dir);
   } catch (err) {
     throw err instanceof ConfigError ? new ConfigError(err.messageFor(names)) : err;
   }
@@ -372,7 +375,10 @@ for (const [what, heavy, slotsPerWeight] of statefulRuns) describe(what, () => {
     const optimizer = makeOptimizer(heavy);
     const { model: first, stop } = await stoppedAfterThreeSteps(heavy, optimizer);
     disposeOptimizer(optimizer);
-    const fresh = makeOptimizer(heavy); // no velocity, no averages
+    const fresh = makeOptimizer(heavy); // no velocity, no averages: only its step counter is where the run stopped
+    const iter = tf.scalar(stop.steps, 'int32');
+    await fresh.setWeights([{ name: 'iter', tensor: iter }]);
+    iter.dispose();
     try {
       const resumed = await train(first, data, heavy, {}, { resume: { epochs: [], partial: stop }, optimizer: fresh });
       assert.notEqual(resumed.epochs[1].trainLoss, whole.epochs[1].trainLoss);
