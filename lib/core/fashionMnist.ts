@@ -153,3 +153,13 @@ function identity(n: number): Int32Array {
   for (let i = 0; i < n; i++) order[i] = i;
   return order;
 }
+
+/** The examples of `split` in their stored order, in batches (evaluation's and inspection's way through a split). */
+export function inOrder(split: FashionMnistSplit, batchSize: number, resize?: number): Generator<{ xs: tf.Tensor4D; ys: tf.Tensor1D }> {
+  return batches(split, { batchSize, resize, shuffle: false, seed: 0, epoch: 0 });
+}
+
+/** The first `size` examples of `split` as one batch (fewer if it holds fewer); undefined for an empty split. The caller disposes it. */
+export function firstBatch(split: FashionMnistSplit, size: number, resize?: number): { xs: tf.Tensor4D; ys: tf.Tensor1D } | undefined {
+  return inOrder(sliceSplit(split, 0, size), size, resize).next().value ?? undefined;
+}
