@@ -16,7 +16,7 @@ const python = process.env.NIN_PYTHON || (fs.existsSync('/usr/bin/python3') ? '/
 const has = (module) => spawnSync(python, ['-c', `import ${module}`], { stdio: 'ignore' }).status === 0;
 
 if (!fs.existsSync(path.join(root, 'dist', 'lib', 'index.js'))) {
-  if (spawnSync('npx', ['tsc', '-p', 'tsconfig.json'], { cwd: root, stdio: 'inherit' }).status !== 0) fail('build failed');
+  if (spawnSync(process.execPath, [path.join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json'], { cwd: root, stdio: 'inherit' }).status !== 0) fail('build failed');
 }
 const tslab = path.join(root, 'node_modules', 'tslab', 'bin', 'tslab');
 if (!fs.existsSync(tslab)) fail('tslab is missing: run npm ci first');

@@ -13,7 +13,7 @@ import { FashionMnist, loadFashionMnist } from '../storage/fashionMnistFiles';
 import { countParams, formatLayerSummary, KernelInit, layerSummary, nin, NIN_DEFAULTS } from '../core/model';
 import { BENCH_DEFAULTS, benchmark, checkBenchFits, checkForwardFits, forwardBatchLimit } from '../training/benchmark';
 import { LrSchedule, OptimizerName, TRAIN_DEFAULTS } from '../core/trainConfig';
-import { PROFILES } from '../training/profiles';
+import { PROFILE_NAMES, ProfileName, PROFILES } from '../training/profiles';
 import { describePosition, finalMetrics, formatFinalMetrics } from '../core/history';
 import { CONSTANT_OUTPUT_WARNING, evaluateModel, formatEvaluation, modelInputSize } from '../core/evaluate';
 import { beyondExact, ConfigError, errorSummary } from '../core/validate';
@@ -108,7 +108,7 @@ interface TrainOpts {
   epochs?: number; optimizer?: string; lr?: number; lrSchedule?: string; warmupSteps?: number; init?: string; momentum?: number;
   classBlockBias?: number; classBlockMargin?: number;
   batchSize?: number; resize?: number; seed?: number; trainLimit?: number; testLimit?: number; backend?: string; dataDir?: string;
-  oneByOne: number; json?: boolean; checkpointDir?: string; resume?: boolean;
+  oneByOne: number; json?: boolean; checkpointDir?: string; resume?: boolean; profile?: string;
 }
 
 /** How to continue a run saved in `dir`, as a command the user can paste. */
@@ -127,7 +127,7 @@ function runOptions(opts: TrainOpts, oneByOneGiven: boolean): RunOptions {
       oneByOneCount: oneByOneGiven ? opts.oneByOne : undefined, init: opts.init as KernelInit | undefined,
       classBlockBias: opts.classBlockBias,
     },
-    trainLimit: opts.trainLimit, testLimit: opts.testLimit,
+    profile: opts.profile as ProfileName | undefined, trainLimit: opts.trainLimit, testLimit: opts.testLimit,
     checkpointDir: opts.checkpointDir, resume: opts.resume ? 'always' : 'never',
   };
 }
@@ -291,9 +291,13 @@ async function bench(opts: { resize?: number; batchSize?: number; steps?: number
 }
 
 /** Builds the commander program; `run` is what each action calls to do its work. */
-function program(io: Io, run: (work: () => Promise<void>) => Promise<void>): Command {
-  const backendOption = () => new Option('--backend <name>', 'tfjs backend (default: $NIN_BACKEND, else auto)')
-    .choices(BACKEND_CHOICES as unknown as string[]);
+/** Runs a command's work, catching what it throws for main() to report. */
+type Runner = (work: () => Promise<void>) => Promise<void>;
+
+const backendOption = () => new Option('--backend <name>', 'tfjs backend (default: $NIN_BACKEND, else auto)')
+  .choices(BACKEND_CHOICES as unknown as string[]);
+
+function program(io: Io, run: Runner): Command {
   const cmd = new Command('nin')
     .description('Network in Network (Dive into Deep Learning, chapter NiN) on TensorFlow.js')
     .option('--debug', 'print stack traces on errors')
@@ -305,7 +309,11 @@ function program(io: Io, run: (work: () => Promise<void>) => Promise<void>): Com
     })
     .exitOverride()
     .showHelpAfterError(false);
+  for (const add of [addShapes, addTrain, addEval, addBench, addData]) add(cmd, io, run);
+  return cmd;
+}
 
+function addShapes(cmd: Command, io: Io, run: Runner): void {
   cmd.command('shapes')
     .description("print each layer's output shape and parameters for one image")
     .option('--size <px>', 'input image side', intArg, NIN_DEFAULTS.inputSize)
@@ -313,9 +321,13 @@ function program(io: Io, run: (work: () => Promise<void>) => Promise<void>): Com
     .addOption(backendOption())
     .option('--json', 'print one JSON object')
     .action((opts) => run(() => shapes(opts, io)));
+}
 
+function addTrain(cmd: Command, io: Io, run: Runner): void {
   cmd.command('train')
     .description('train NiN on Fashion-MNIST and report loss, accuracy and speed')
+    .addOption(new Option('--profile <name>', "start from a notebook profile's settings (the flags below override them)")
+      .choices(PROFILE_NAMES as unknown as string[]))
     .option('--epochs <n>', `passes over the training set (default ${TRAIN_DEFAULTS.numEpochs})`, intArg)
     .option('--optimizer <name>', `sgd (the chapter's), or adam: try --lr 0.001 with it (default ${TRAIN_DEFAULTS.optimizer})`)
     .option('--lr <x>', `learning rate (default ${TRAIN_DEFAULTS.lr})`, numberArg)
@@ -338,7 +350,9 @@ function program(io: Io, run: (work: () => Promise<void>) => Promise<void>): Com
     .option('--json', 'print one JSON object (config, per-epoch history, final metrics)')
     .action((opts, command: Command) =>
       run(() => trainCommand(opts, io, command.getOptionValueSource('oneByOne') !== 'default')));
+}
 
+function addEval(cmd: Command, io: Io, run: Runner): void {
   cmd.command('eval')
     .description('evaluate a saved model on the test set: accuracy, per-class accuracy, confusion matrix')
     .requiredOption('--model <dir>', 'a checkpoint directory (its latest checkpoint) or a folder with model.json')
@@ -348,7 +362,9 @@ function program(io: Io, run: (work: () => Promise<void>) => Promise<void>): Com
     .addOption(backendOption())
     .option('--json', 'print one JSON object')
     .action((opts) => run(() => evalCommand(opts, io)));
+}
 
+function addBench(cmd: Command, io: Io, run: Runner): void {
   cmd.command('bench')
     .description('forward and training-step throughput of NiN on random data')
     .option('--resize <px>', `input side (default ${BENCH_DEFAULTS.resize})`, intArg)
@@ -357,13 +373,14 @@ function program(io: Io, run: (work: () => Promise<void>) => Promise<void>): Com
     .addOption(backendOption())
     .option('--json', 'print one JSON object, with the reference script\'s field names')
     .action((opts) => run(() => bench(opts, io)));
+}
 
+function addData(cmd: Command, io: Io, run: Runner): void {
   cmd.command('data')
     .description('find Fashion-MNIST (downloading it if needed) and check its four files')
     .option('--data-dir <dir>', 'directory with the four Fashion-MNIST files')
     .option('--json', 'print one JSON object')
     .action((opts) => run(() => data(opts, io)));
-  return cmd;
 }
 
 /** Config field → the flag that sets it, so errors name what the user typed. */
@@ -371,7 +388,7 @@ const FLAGS: Record<string, string> = {
   numEpochs: '--epochs', lr: '--lr', batchSize: '--batch-size', resize: '--resize', seed: '--seed',
   trainLimit: '--train-limit', testLimit: '--test-limit', oneByOneCount: '--one-by-one', steps: '--steps',
   dataDir: '--data-dir', backend: '--backend', checkpointDir: '--checkpoint-dir', momentum: '--momentum',
-  lrSchedule: '--lr-schedule', optimizer: '--optimizer', warmupSteps: '--warmup-steps', init: '--init', classBlockBias: '--class-block-bias', classBlockMargin: '--class-block-margin', resume: '--resume', modelDir: '--model',
+  lrSchedule: '--lr-schedule', optimizer: '--optimizer', warmupSteps: '--warmup-steps', init: '--init', classBlockBias: '--class-block-bias', classBlockMargin: '--class-block-margin', resume: '--resume', modelDir: '--model', profile: '--profile',
 };
 
 /**
@@ -382,7 +399,7 @@ const FLAGS: Record<string, string> = {
 function errorLine(e: unknown, debug: boolean): string {
   if (e instanceof Interrupted) return e.message;
   if (e instanceof ConfigError) return e.messageFor(FLAGS).split('\n')[0];
-  if (e instanceof UnhealthyError) return e.message.split('\n')[0];
+  if (e instanceof UnhealthyError) return e.messageFor(FLAGS).split('\n')[0];
   const err = e as NodeJS.ErrnoException;
   if (userFsCode(err) !== undefined && err.path !== undefined) {
     return `cannot ${err.syscall ?? 'use'} ${err.path} ${fsReason(err)}`; // a file-system failure a user can fix

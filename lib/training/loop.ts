@@ -177,7 +177,7 @@ export function sgdStep(
   const gradAbsSum = absSum(Object.values(grads!));
   if (Number.isFinite(gradAbsSum)) optimizer.applyGradients(grads!);
   tf.dispose(grads!);
-  return { loss, correct, logitSpread: spread, gradAbsSum };
+  return { loss, correct, logitSpread: spread, spreadImages: Math.min(microBatchSize, n), gradAbsSum };
 }
 
 /** Run control for {@link trainLoop}: where to start, and stopping from outside (Ctrl-C). */

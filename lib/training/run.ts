@@ -215,8 +215,9 @@ export class TrainingRun {
         `holds ${data.train.count} / ${data.test.count}; use the same data and limits (${n}, ${nameOf('testLimit')}) as the first run`,
       'trainLimit');
     }
+    // A fresh run with a budget measures how long it would take (and a view that takes notes is told).
     let trainCount = trainLimit;
-    if (this.resumed === undefined && this.budgetSeconds !== undefined) trainCount = this.fitBudget(trainLimit, testLimit, view);
+    if (this.resumed === undefined && (this.budgetSeconds !== undefined || view.onNote)) trainCount = this.fitBudget(trainLimit, testLimit, view);
     return { train: sliceSplit(data.train, 0, trainCount), test: sliceSplit(data.test, 0, testLimit) };
   }
 
@@ -224,7 +225,9 @@ export class TrainingRun {
   private fitBudget(trainCount: number, testCount: number, view: RunView): number {
     const estimate = estimateTraining(this.config, trainCount, testCount);
     view.onNote?.(describeEstimate(estimate));
-    const fit = fitToBudget(estimate, { seconds: this.budgetSeconds });
+    const profile = this.options.profile;
+    const whose = typeof profile === 'string' && this.options.budgetSeconds === undefined ? `the ${profile} profile's` : 'the run\'s';
+    const fit = fitToBudget(estimate, { seconds: this.budgetSeconds, whose });
     if (fit.note) view.onNote?.(fit.note);
     this.trainConfig = { ...this.trainConfig, numEpochs: fit.epochs };
     return fit.trainCount;
