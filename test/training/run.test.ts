@@ -208,3 +208,56 @@ test('a checkpoint folder that cannot be created (under /proc, where recursive m
   assert.ok(!fs.existsSync(nested), 'created, then removed again since nothing was saved');
   assert.ok(fs.existsSync(path.join(tmp, 'a', 'b')));
 });
+
+describe('options', () => {
+  test('a mistyped or unknown top-level option is refused like a nested one, naming it', () => {
+    assert.throws(() => TrainingRun.open({ checkpointdir: 'x' } as unknown as RunOptions),
+      (err: unknown) => err instanceof ConfigError && /unknown run option "checkpointdir"; known: .*checkpointDir/.test(err.message));
+    assert.throws(() => TrainingRun.open({ train: { lerningRate: 1 } } as unknown as RunOptions), /unknown training option "lerningRate"/);
+  });
+
+  test('null or malformed options are one ConfigError, not a TypeError', () => {
+    for (const bad of [null, 3, 'cpu']) {
+      assert.throws(() => TrainingRun.open(bad as unknown as RunOptions), (err: unknown) => err instanceof ConfigError && /options must be an object/.test(err.message));
+    }
+    assert.throws(() => TrainingRun.open({ train: null } as unknown as RunOptions),
+      (err: unknown) => err instanceof ConfigError && err.messageFor({}) === 'train must be an object of settings, got null');
+    assert.throws(() => TrainingRun.open({ profile: 'huge' as 'cpu' }), /profile must be one of full, cpu, tiny, got "huge"/);
+    assert.throws(() => TrainingRun.open({ checkpointDir: '' }), /checkpointDir/);
+    assert.throws(() => TrainingRun.open({ resume: 'sometimes' as 'auto' }), /resume must be one of never, always, auto/);
+  });
+
+  test("the model's seed is the run's: a separate model seed is refused", () => {
+    assert.throws(() => TrainingRun.open({ model: { seed: 3 } as RunOptions['model'] }),
+      (err: unknown) => err instanceof ConfigError && err.field === 'seed' && /set seed instead of the model's/.test(err.message));
+    const run = TrainingRun.open({ train: { seed: 5, resize: 67 } });
+    assert.deepEqual([run.model.seed, run.model.inputSize], [5, 67]);
+  });
+
+  test('a profile gives the settings; the options given override them', () => {
+    const run = TrainingRun.open({ profile: 'tiny', train: { numEpochs: 1 }, model: { init: 'glorot' } });
+    assert.deepEqual([run.config.numEpochs, run.config.optimizer, run.config.resize, run.model.init], [1, 'adam', 67, 'glorot']);
+    assert.deepEqual(run.limits, { trainLimit: 256, testLimit: 128 });
+  });
+
+  test('a resume refuses every field that differs from the checkpoint (dropout, micro-batches, seed, margin), auto included', async () => {
+    const dir = freshDir();
+    await run(options(dir));
+    const differing: Array<[string, Partial<RunOptions>]> = [
+      ['dropout', { model: { init: 'he', dropout: 0.3 } }],
+      ['microBatchSize', { train: { numEpochs: 2, batchSize: 8, resize: 67, seed: 1, microBatchSize: 4 } }],
+      ['seed', { train: { numEpochs: 2, batchSize: 8, resize: 67, seed: 2 } }],
+      ['classBlockMargin', { train: { numEpochs: 2, batchSize: 8, resize: 67, seed: 1, classBlockMargin: 0.5 } }],
+    ];
+    for (const [field, more] of differing) {
+      for (const resume of ['always', 'auto'] as const) {
+        assert.throws(() => TrainingRun.open(options(dir, { resume, ...more })),
+          (err: unknown) => err instanceof ConfigError && err.field === field && /differs from the checkpoint's/.test(err.message),
+          `${field} with resume: ${resume}`);
+      }
+    }
+    const same = TrainingRun.open(options(dir, { resume: 'auto' }));
+    same.release();
+    assert.equal(same.resumed?.name, 'epoch-0001', 'the same options resume');
+  });
+});
