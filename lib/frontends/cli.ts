@@ -5,7 +5,6 @@
  * prints exactly one JSON object on stdout and nothing else there. Errors are one line on
  * stderr and a non-zero exit; `--debug` adds the stack trace.
  */
-import * as path from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { BACKEND_CHOICES, BackendInfo, selectBackend } from '../kernels/backend';
 import { numBatches } from '../core/fashionMnist';
@@ -227,9 +226,8 @@ async function evalCommand(opts: EvalOpts, io: Io) {
   if (opts.batchSize !== undefined && (!Number.isInteger(opts.batchSize) || opts.batchSize < 1)) {
     throw new ConfigError(`--batch-size must be an integer >= 1, got ${opts.batchSize}`);
   }
-  const dir = path.resolve(opts.model);
   const backend = await selectBackend(opts.backend);
-  const loaded = await loadModelFromDir(dir);
+  const loaded = await loadModelFromDir(opts.model);
   if (loaded.note) io.err(`nin: note: ${loaded.note}\n`);
   try {
     const resize = modelInputSize(loaded.model);

@@ -672,10 +672,11 @@ const MODEL_DIR_FIX = {
  * latest.json does not stop an intact model from loading; `note` says what was missing, and
  * that the files were not verified. Reads only; removes nothing.
  */
-export async function loadModelFromDir(dir: string): Promise<LoadedModel> {
-  if (typeof dir !== 'string' || dir === '') {
-    throw new ConfigError((n) => `${n} must be a directory path, got ${JSON.stringify(dir)}`, 'modelDir');
+export async function loadModelFromDir(given: string): Promise<LoadedModel> {
+  if (typeof given !== 'string' || given.trim() === '') {
+    throw new ConfigError((n) => `${n} must be a directory path, got ${JSON.stringify(given)}`, 'modelDir');
   }
+  const dir = path.resolve(given);
   const stat = statOrUndefined(dir, 'model directory');
   if (!stat) throw fixError(`model directory ${dir} does not exist`, MODEL_DIR_FIX);
   if (!stat.isDirectory()) throw fixError(`model directory ${dir} is not a directory`, MODEL_DIR_FIX);

@@ -647,3 +647,11 @@ test('eval of a model that is not for Fashion-MNIST (3 channels, 2 outputs) or w
   assert.equal(c.code, 1);
   assert.match(oneLine(c.err), /names the weight file "\.\.\/\.\.\/\.\.\/\.\.\/etc\/passwd", which is not inside .*two-outputs/);
 });
+
+test('an empty path is refused for every option that names one, never taken as the current folder', async () => {
+  for (const args of [['eval', '--model', ''], ['eval', '--model', '  '], ['train', '--checkpoint-dir', ''], ['data', '--data-dir', '']]) {
+    const r = await nin(...args);
+    assert.equal(r.code, 1, `${args.join(' ')}: ${r.err}`);
+    assert.match(oneLine(r.err), /^nin: --(model|checkpoint-dir|data-dir) must /, args.join(' '));
+  }
+});
