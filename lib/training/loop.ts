@@ -130,54 +130,103 @@ export function sgdStep(
   model: tfl.LayersModel, optimizer: tf.Optimizer, xs: tf.Tensor4D, ys: tf.Tensor1D, microBatchSize: number,
   stepSeed?: StepSeed,
 ): StepResult {
+  const pieces = stepInPieces(model, optimizer, xs, ys, microBatchSize, stepSeed);
+  for (;;) {
+    const next = pieces.next();
+    if (next.done) return next.value;
+  }
+}
+
+/**
+ * {@link sgdStep}, letting timers and signal handlers run between its pieces: a step over a
+ * batch as large as the training set takes minutes. When `signal` is aborted between two
+ * pieces, the step is dropped (nothing applied, nothing left behind) and undefined returned.
+ */
+async function stoppableStep(
+  model: tfl.LayersModel, optimizer: tf.Optimizer, xs: tf.Tensor4D, ys: tf.Tensor1D, microBatchSize: number,
+  stepSeed: StepSeed, signal: AbortSignal | undefined,
+): Promise<StepResult | undefined> {
+  const pieces = stepInPieces(model, optimizer, xs, ys, microBatchSize, stepSeed);
+  for (;;) {
+    const next = pieces.next();
+    if (next.done) return next.value;
+    await turnEventLoop();
+    if (signal?.aborted) {
+      pieces.return(undefined as never); // runs its finally: the gradients so far are freed
+      return undefined;
+    }
+  }
+}
+
+/** The step itself: yields after every piece but the last (see {@link sgdStep}); stopped early, it frees its gradients. */
+function* stepInPieces(
+  model: tfl.LayersModel, optimizer: tf.Optimizer, xs: tf.Tensor4D, ys: tf.Tensor1D, microBatchSize: number,
+  stepSeed?: StepSeed,
+): Generator<void, StepResult, void> {
   const n = xs.shape[0];
   const variables = model.trainableWeights.map((w) => w.read() as tf.Variable);
   const dropouts = stepSeed === undefined ? [] : dropoutLayers(model);
-  let grads: tf.NamedTensorMap | undefined;
-  let loss = 0;
-  let correct = 0;
-  let spread = 0;
-  for (let start = 0, p = 0; start < n; start += microBatchSize, p++) {
-    const size = Math.min(microBatchSize, n - start);
-    let rightT: tf.Scalar | undefined;
-    let spreadT: tf.Scalar | undefined;
-    if (stepSeed !== undefined) {
-      const seed = deriveSeed(stepSeed.seed, stepSeed.epoch, stepSeed.step, p);
-      for (const layer of dropouts) layer.seed = seed;
-    }
-    let piece: { value: tf.Scalar; grads: tf.NamedTensorMap };
-    try {
-      piece = tf.tidy(() => {
-        const xb = size === n ? xs : tf.slice(xs, [start, 0, 0, 0], [size, -1, -1, -1]); // [b, H, W, C]
-        const yb = size === n ? ys : tf.slice(ys, [start], [size]);
-        return tf.variableGrads(() => {
-          const logits = trainingForward(model, xb) as tf.Tensor2D; // [b, classes]
-          rightT = tf.keep(countCorrect(logits, yb));
-          spreadT = tf.keep(logitSpread(logits));
-          return tf.mul(crossEntropy(logits, yb), size / n) as tf.Scalar;
-        }, variables);
-      });
-    } finally {
-      for (const layer of dropouts) layer.seed = undefined;
-    }
-    loss += piece.value.dataSync()[0];
-    correct += rightT!.dataSync()[0];
-    spread = Math.max(spread, spreadT!.dataSync()[0]);
-    tf.dispose([piece.value, rightT!, spreadT!]);
-    if (grads === undefined) {
-      grads = piece.grads;
-    } else {
-      for (const name of Object.keys(grads)) {
-        const sum = tf.add(grads[name], piece.grads[name]);
-        tf.dispose([grads[name], piece.grads[name]]);
-        grads[name] = sum;
+  const sum = { loss: 0, correct: 0, spread: 0, grads: undefined as tf.NamedTensorMap | undefined };
+  try {
+    for (let start = 0, p = 0; start < n; start += microBatchSize, p++) {
+      if (p > 0) yield;
+      const size = Math.min(microBatchSize, n - start);
+      if (stepSeed !== undefined) {
+        const seed = deriveSeed(stepSeed.seed, stepSeed.epoch, stepSeed.step, p);
+        for (const layer of dropouts) layer.seed = seed;
+      }
+      try {
+        addPiece(sum, pieceGradients(model, variables, xs, ys, start, size));
+      } finally {
+        for (const layer of dropouts) layer.seed = undefined;
       }
     }
+    const gradAbsSum = absSum(Object.values(sum.grads!));
+    if (Number.isFinite(gradAbsSum)) optimizer.applyGradients(sum.grads!);
+    return { loss: sum.loss, correct: sum.correct, logitSpread: sum.spread, spreadImages: Math.min(microBatchSize, n), gradAbsSum };
+  } finally {
+    if (sum.grads) tf.dispose(sum.grads);
   }
-  const gradAbsSum = absSum(Object.values(grads!));
-  if (Number.isFinite(gradAbsSum)) optimizer.applyGradients(grads!);
-  tf.dispose(grads!);
-  return { loss, correct, logitSpread: spread, spreadImages: Math.min(microBatchSize, n), gradAbsSum };
+}
+
+/** The loss (weighted by the piece's share of the batch), its counts, and the gradients of examples start..start+size. */
+function pieceGradients(
+  model: tfl.LayersModel, variables: tf.Variable[], xs: tf.Tensor4D, ys: tf.Tensor1D, start: number, size: number,
+): { value: tf.Scalar; grads: tf.NamedTensorMap; right: tf.Scalar; spread: tf.Scalar } {
+  const n = xs.shape[0];
+  let right: tf.Scalar | undefined;
+  let spread: tf.Scalar | undefined;
+  const piece = tf.tidy(() => {
+    const xb = size === n ? xs : tf.slice(xs, [start, 0, 0, 0], [size, -1, -1, -1]); // [b, H, W, C]
+    const yb = size === n ? ys : tf.slice(ys, [start], [size]);
+    return tf.variableGrads(() => {
+      const logits = trainingForward(model, xb) as tf.Tensor2D; // [b, classes]
+      right = tf.keep(countCorrect(logits, yb));
+      spread = tf.keep(logitSpread(logits));
+      return tf.mul(crossEntropy(logits, yb), size / n) as tf.Scalar;
+    }, variables);
+  });
+  return { ...piece, right: right!, spread: spread! };
+}
+
+/** Adds a piece's numbers and gradients to the step's sums, freeing the piece. */
+function addPiece(
+  sum: { loss: number; correct: number; spread: number; grads?: tf.NamedTensorMap },
+  piece: ReturnType<typeof pieceGradients>,
+): void {
+  sum.loss += piece.value.dataSync()[0];
+  sum.correct += piece.right.dataSync()[0];
+  sum.spread = Math.max(sum.spread, piece.spread.dataSync()[0]);
+  tf.dispose([piece.value, piece.right, piece.spread]);
+  if (sum.grads === undefined) {
+    sum.grads = piece.grads;
+    return;
+  }
+  for (const name of Object.keys(sum.grads)) {
+    const added = tf.add(sum.grads[name], piece.grads[name]);
+    tf.dispose([sum.grads[name], piece.grads[name]]);
+    sum.grads[name] = added;
+  }
 }
 
 /** Run control for {@link trainLoop}: where to start, and stopping from outside (Ctrl-C). */
@@ -289,12 +338,14 @@ class Loop {
       }
       const n = xs.shape[0];
       options.optimizer.setLearningRate(learningRateAt(config, (start.epoch - 1) * this.steps + batch, this.steps));
-      let result: StepResult;
+      let result: StepResult | undefined;
       try {
-        result = sgdStep(this.model, options.optimizer, xs, ys, this.microBatchSize, { seed: config.seed, epoch: start.epoch, step: batch });
+        const seed = { seed: config.seed, epoch: start.epoch, step: batch };
+        result = await stoppableStep(this.model, options.optimizer, xs, ys, this.microBatchSize, seed, options.signal);
       } finally {
         tf.dispose([xs, ys]);
       }
+      if (result === undefined) break; // stopped inside the step: it was not applied
       options.health.check(result, { epoch: start.epoch, step: batch + 1, steps: this.steps });
       Object.assign(at, { lossSum: at.lossSum + result.loss * n, correct: at.correct + result.correct, seen: at.seen + n, last: result });
       await view.onBatchEnd?.({ epoch: start.epoch, batch, numBatches: this.steps, loss: result.loss, acc: result.correct / n });

@@ -382,6 +382,36 @@ describe('deterministic training with dropout', () => {
     resumed.weights.forEach((w, i) => assert.deepEqual(w, whole.weights[i], `weight ${i}`));
   });
 
+  test('a stop inside a step of several pieces drops that step: the run ends where the last whole step left it, leaking nothing', async () => {
+    const config = { numEpochs: 1, batchSize: 16, microBatchSize: 4, lr: 0.1, resize: 67, seed: 4 };
+    const stopAfterStep1 = async (signalOf: () => { signal: AbortSignal; onBatchEnd: () => void }) => {
+      const model = nin({ inputSize: 67, init: 'he', seed: 4 });
+      const { signal, onBatchEnd } = signalOf();
+      try {
+        const history = await train(model, tiny, config, { onBatchEnd }, { signal });
+        return { stop: history.interrupted, weights: weightsOf(model) };
+      } finally {
+        model.dispose();
+      }
+    };
+    // Stopped between two steps, after step 1, the usual way.
+    const between = await stopAfterStep1(() => {
+      const controller = new AbortController();
+      return { signal: controller.signal, onBatchEnd: () => controller.abort() };
+    });
+    // Stopped inside step 2, between its first and second piece of four.
+    const before = tf.memory().numTensors;
+    const inside = await stopAfterStep1(() => {
+      let reads = -1; // after step 1 ends: the loop's own check (read 0), then step 2's first piece (read 1)
+      const signal = { get aborted() { return reads >= 0 && ++reads >= 2; } } as unknown as AbortSignal;
+      return { signal, onBatchEnd: () => { if (reads < 0) reads = 0; } };
+    });
+    assert.equal(tf.memory().numTensors, before, 'the dropped step left no gradient behind');
+    assert.deepEqual([inside.stop?.epoch, inside.stop?.steps, inside.stop?.seen], [1, 1, 16], 'one whole step done');
+    assert.deepEqual(inside.stop, { ...between.stop!, trainSeconds: inside.stop!.trainSeconds });
+    inside.weights.forEach((w, i) => assert.deepEqual(w, between.weights[i], `weight ${i}: step 2 was not applied`));
+  });
+
   test('an abort before an epoch starts stops with zero steps of it', async () => {
     const controller = new AbortController();
     const model = nin({ inputSize: 67, oneByOneCount: 0, seed: 1 });
