@@ -3,7 +3,7 @@
  * Trains one recipe over several seeds on the full Fashion-MNIST training set and prints one
  * JSON line per seed: steps until the loss leaves 2.2 (mean of the last 20 steps), the loss
  * and the number of silent classes (see silentClasses) every 100 steps, and each completed
- * epoch's result. The README's seed table comes from it.
+ * epoch's result. The seed tables of docs/recipe.md come from it.
  *
  *   node scripts/seed-sweep.js --seeds 0-9 --train '{"optimizer":"adam","lr":0.001,...}' \
  *     [--model '{"init":"he"}'] [--max-steps 300] [--out sweep.jsonl]
@@ -23,14 +23,15 @@ function seedList(text) {
 }
 
 async function runSeed(seed, trainConfig, modelConfig, data, maxSteps) {
-  const config = nin.resolveTrainConfig({ ...trainConfig, seed });
-  const model = nin.nin({ ...modelConfig, inputSize: config.resize, seed });
   const controller = new AbortController();
   const losses = [];
   const silentEvery100 = [];
   let left;
+  let model;
+  let config;
   const start = Date.now();
-  const history = await nin.train(model, data, config, {
+  const result = await nin.trainNin({ train: { ...trainConfig, seed }, model: modelConfig }, data, {
+    onStart: (run, done, trained) => { model = trained; config = run.config; },
     onBatchEnd: ({ loss }) => {
       losses.push(loss);
       const recent = losses.slice(-20);
@@ -38,9 +39,10 @@ async function runSeed(seed, trainConfig, modelConfig, data, maxSteps) {
       if (losses.length % 100 === 0) silentEvery100.push(silentClasses(model, data.test, config.resize).length);
       if (maxSteps > 0 && losses.length >= maxSteps) controller.abort();
     },
-  }, { signal: controller.signal }).catch((err) => ({ epochs: [], error: err.message }));
-  const deadClasses = silentClasses(model, data.test, config.resize);
-  model.dispose();
+  }, controller.signal).catch((err) => ({ history: { epochs: [] }, error: err.message }));
+  const history = { epochs: result.history.epochs, error: result.error };
+  const deadClasses = model && !result.error ? silentClasses(model, data.test, config.resize) : [];
+  result.model?.dispose();
   return {
     seed, stepsToLeave2_2: left ?? null, steps: losses.length,
     lossEvery100: losses.filter((_, i) => (i + 1) % 100 === 0).map((x) => Number(x.toFixed(4))),
@@ -53,11 +55,10 @@ async function runSeed(seed, trainConfig, modelConfig, data, maxSteps) {
 /** Classes whose score is 0 for every one of the first 512 test images: dead channels of the last block. */
 function silentClasses(model, test, resize) {
   const tf = require('@tensorflow/tfjs-core');
-  const sub = { ...test, count: Math.min(512, test.count) };
-  const { value } = nin.batches(sub, { batchSize: sub.count, resize, shuffle: false, seed: 0, epoch: 0 }).next();
-  const max = tf.tidy(() => tf.max(nin.logitsOf(model, value.xs), 0));
+  const first = nin.firstBatch(test, 512, resize);
+  const max = tf.tidy(() => tf.max(nin.logitsOf(model, first.xs), 0));
   const dead = Array.from(max.dataSync()).flatMap((m, k) => (m === 0 ? [k] : []));
-  tf.dispose([max, value.xs, value.ys]);
+  tf.dispose([max, first.xs, first.ys]);
   return dead;
 }
 

@@ -149,7 +149,7 @@ export function evaluateModel(
 }
 
 /** Whether `model` scores the first batch (at least two images) of `split` identically. */
-export function ignoresInput(model: tfl.LayersModel, split: FashionMnistSplit, batchSize: number): boolean {
+function ignoresInput(model: tfl.LayersModel, split: FashionMnistSplit, batchSize: number): boolean {
   if (split.count < 2) return false;
   const first = firstBatch(split, Math.max(2, batchSize), modelInputSize(model))!;
   const spread = tf.tidy(() => logitSpread(logitsOf(model, first.xs)));

@@ -40,7 +40,7 @@ export interface NinConfig {
    * five of the ten class channels output 0 for every image (seeds 0–9); Adam's first steps
    * move every weight by about the learning rate whatever its gradient, more than those
    * signals, and can switch class channels off for good. At 0.1 the scores start near 0.1 and
-   * fewer channels start off (0–3), which revive: see the README's seed table. @default 0
+   * fewer channels start off (0–3), which revive: see docs/recipe.md's seed table. @default 0
    */
   classBlockBias: number;
   /** Seed for the kernel initialisers (not dropout); undefined draws fresh ones. @default undefined */
@@ -253,11 +253,6 @@ export function formatLayerSummary(rows: LayerRow[]): string {
   const total = rows.reduce((s, r) => s + r.params, 0);
   lines.push(`${'total'.padEnd(w0)}  ${''.padEnd(w1)}  ${total.toLocaleString('en-US').padStart(9)}`);
   return lines.join('\n');
-}
-
-/** A forward pass on one random image, to show that the summary's shapes are real. */
-export function probeOutputShape(model: tfl.LayersModel, inputSize: number, channels = 1): number[] {
-  return tf.tidy(() => (model.predict(tf.zeros([1, inputSize, inputSize, channels])) as tf.Tensor).shape);
 }
 
 /**

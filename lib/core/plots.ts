@@ -290,11 +290,6 @@ export function imagesChart(
 const GRID_SPACING = 24;
 const CHART_PADDING = 5;
 
-/** How wide an {@link imageGridChart} of `columns` panels, each `width` px, is drawn. */
-export function gridChartWidth(columns: number, width: number): number {
-  return columns * width + (columns - 1) * GRID_SPACING + 2 * CHART_PADDING;
-}
-
 /** The widest panel (whole px) that lets an {@link imageGridChart} of `columns` panels be at most `chartWidth` px wide. */
 export function gridPanelWidth(chartWidth: number, columns: number): number {
   return Math.floor((chartWidth - (columns - 1) * GRID_SPACING - 2 * CHART_PADDING) / columns);

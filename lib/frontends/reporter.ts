@@ -20,7 +20,7 @@ export interface Io {
 export const fixed = (x: number, digits = 3) => x.toFixed(digits);
 
 /** The line printed after each epoch. */
-export function epochLine(r: EpochResult, numEpochs: number): string {
+function epochLine(r: EpochResult, numEpochs: number): string {
   return `epoch ${r.epoch}/${numEpochs}  loss ${fixed(r.trainLoss, 4)}  train acc ${fixed(r.trainAcc)}  ` +
     `test acc ${fixed(r.testAcc)}  ${r.examplesPerSec.toFixed(1)} examples/sec  ${r.seconds.toFixed(1)} s`;
 }

@@ -23,7 +23,7 @@ export type BackendChoice = (typeof BACKEND_CHOICES)[number];
  * default, also when unset or empty), `0` leaves wasm's own. Anything else is refused, not
  * taken for 1 (`NIN_NATIVE=false` once kept the native kernels).
  */
-export const NIN_NATIVE_CHOICES = ['0', '1'] as const;
+const NIN_NATIVE_CHOICES = ['0', '1'] as const;
 
 export interface BackendInfo {
   /** tfjs backend name now active: `tensorflow`, `wasm` or `cpu`. */

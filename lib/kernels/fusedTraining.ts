@@ -80,7 +80,7 @@ function fusablePool(layer: tfl.layers.Layer | undefined): PoolSpec | undefined 
  * `x` when `inputGrad` (NHWC). With `pool`, the max-pool that follows as well: its gradient and
  * the ReLU's are one pass. Needs the native kernels (see fusedTrainingAvailable).
  */
-export function convBiasRelu(
+function convBiasRelu(
   x: tf.Tensor4D, kernel: tf.Tensor4D, bias: tf.Tensor1D, spec: ConvSpec, inputGrad: boolean, pool?: PoolSpec,
 ): tf.Tensor4D {
   const engine = tf.engine();

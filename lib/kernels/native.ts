@@ -92,7 +92,7 @@ export interface NativeConvStatus {
 }
 
 /** The native convolution libraries `NIN_NATIVE_CONV` may name (unset or empty: `dnnl` where built, else OpenBLAS). */
-export const NATIVE_CONV_CHOICES = ['blas', 'dnnl', 'dnnl-direct'] as const;
+const NATIVE_CONV_CHOICES = ['blas', 'dnnl', 'dnnl-direct'] as const;
 
 /** CPUs this process may run on: its affinity mask, as `os.availableParallelism` counts them. */
 export function availableCpus(): number {

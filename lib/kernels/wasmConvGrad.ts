@@ -210,8 +210,3 @@ export function registerWasmConvGradients(): void {
     },
   }, ['Conv2DBackpropFilter', 'Conv2DBackpropInput']);
 }
-
-/** Puts wasm's own gradient kernels back (for comparisons). */
-export function unregisterWasmConvGradients(): void {
-  gradients.restore();
-}

@@ -296,10 +296,10 @@ function removeOurs(dir: string, name: string): void {
  * Removes this format's checkpoint folders of `dir` other than `keep`, and the leftovers of
  * its killed writes; nothing else. Returns one line for each entry that could not be removed
  * (a permission, a read-only disk): the checkpoint `keep` is complete all the same. Call it
- * only while holding the folder (see lib/folderLock.ts): another run's write in progress
+ * only while holding the folder (see lib/storage/folderLock.ts): another run's write in progress
  * would look like a leftover.
  */
-export function cleanCheckpointDir(dir: string, keep: string): string[] {
+function cleanCheckpointDir(dir: string, keep: string): string[] {
   const problems: string[] = [];
   for (const entry of fs.readdirSync(dir)) {
     if (entry === keep) continue;
@@ -543,11 +543,6 @@ function checkState(value: unknown, file: string, fix: Fix): CheckpointState {
     throw fixError(`${file} has a malformed "checksums" record (file name to SHA-256 in hex)`, fix);
   }
   return value as unknown as CheckpointState;
-}
-
-/** The state of the last complete checkpoint of `dir`, without loading the model. */
-export function readCheckpointState(dir: string): FoundCheckpoint {
-  return latestCheckpoint(dir);
 }
 
 /**

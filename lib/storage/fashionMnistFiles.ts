@@ -48,7 +48,7 @@ export const FASHION_MNIST_MD5: Readonly<Record<FashionMnistFile, string>> = {
 export const DEBIAN_FASHION_MNIST_DIR = '/usr/share/datasets/fashion-mnist';
 
 /** Environment variable naming a directory that holds the four files. */
-export const FASHION_MNIST_DIR_ENV = 'FASHION_MNIST_DIR';
+const FASHION_MNIST_DIR_ENV = 'FASHION_MNIST_DIR';
 
 const APT_HINT = '`apt-get install dataset-fashion-mnist`';
 

@@ -21,7 +21,7 @@ export type Say = (name: string, nameOf: (field: string) => string) => string;
 export type Fix = string | { field: string; say: Say };
 
 /** `problem; fix` as a ConfigError's message and field. */
-export function withFix(problem: string, fix: Fix): [string | Say, string | undefined] {
+function withFix(problem: string, fix: Fix): [string | Say, string | undefined] {
   if (typeof fix === 'string') return [`${problem}; ${fix}`, undefined];
   return [(n, nameOf) => `${problem}; ${fix.say(n, nameOf)}`, fix.field];
 }

@@ -3,7 +3,7 @@ import * as path from 'node:path';
 
 /**
  * The project's root folder: the nearest ancestor of this file holding a package.json.
- * Compiled, this file is dist/lib/paths.js; from source, lib/paths.ts.
+ * Compiled, this file is dist/lib/storage/paths.js; from source, lib/storage/paths.ts.
  */
 export function packageRoot(): string {
   for (let dir = __dirname; ; dir = path.dirname(dir)) {

@@ -1,6 +1,6 @@
 /**
  * Throughput of the chapter's NiN on random data, measured the way
- * `../shared/reference/torch_nin.py` measures PyTorch, so the two can be compared as a ratio:
+ * the PyTorch reference script (Debian python3-torch) measures the same NiN, so the two can be compared as a ratio:
  * the same network, batch and input size; a training step is forward + backward + SGD
  * update; each figure is the median over `steps` timed steps after `warmup` untimed ones.
  */

@@ -69,7 +69,7 @@ export const PROFILES: Readonly<Record<ProfileName, ProfileSettings>> = Object.f
   // starts alive: biases of 0.1, and any channel below 0.5 on the first training images lifted
   // to it (liftClassBlock); with zero biases classes went silent for good on most seeds, and
   // with a 0.1 margin seed 2 still lost its coat channel within 100 steps.
-  // Measured over seeds on the 2-core development machine: README, "The cpu recipe over
+  // Measured over seeds on the 2-core development machine: docs/recipe.md, "The cpu recipe over
   // seeds". An epoch takes about 2 minutes there.
   cpu: {
     train: { numEpochs: 6, optimizer: 'adam', lr: 0.001, lrSchedule: 'cosine', batchSize: 64, resize: 67, classBlockMargin: 0.5 },

@@ -78,8 +78,11 @@ const RUN_OPTION_KEYS: Record<keyof RunOptions, true> = {
 
 /** What a run shows as it goes: the loop's callbacks and the run's own. */
 export interface RunView extends TrainingView {
-  /** Before the first step, with the run (its configs, where it resumes) and the epochs already done. */
-  onStart?: (run: TrainingRun, done: EpochResult[]) => void | Promise<void>;
+  /**
+   * Before the first step, with the run (its configs, where it resumes), the epochs already
+   * done, and the model being trained (to look inside it as it learns; the run owns it).
+   */
+  onStart?: (run: TrainingRun, done: EpochResult[], model: tfl.LayersModel) => void | Promise<void>;
   /** A line worth telling before training (the time estimate, what a budget cut). */
   onNote?: (note: string) => void;
   /** After each checkpoint is written. */
@@ -180,7 +183,7 @@ export class TrainingRun {
       const saver = new Saver(this, split, model, optimizer, view);
       try {
         const done = this.resumed?.state.history ?? [];
-        await view.onStart?.(this, done);
+        await view.onStart?.(this, done, model);
         const history = await trainLoop(model, split, this.config, {
           onBatchEnd: view.onBatchEnd,
           onWarning: view.onWarning,

@@ -21,7 +21,7 @@ import {
   DeadNetworkError, DivergedError, HealthMonitor, logitSpread, nonFiniteWeights, resolveHealthConfig, smallerLrHint,
   StepVitals, suggestedLr,
 } from '../../lib/core/health';
-import { loadModelFromDir, readCheckpointState, saveCheckpoint } from '../../lib/storage/checkpoint';
+import { latestCheckpoint, loadModelFromDir, saveCheckpoint } from '../../lib/storage/checkpoint';
 import { saveLayersModel } from '../../lib/storage/layersFolder';
 import { evaluateModel } from '../../lib/core/evaluate';
 import { ConfigError } from '../../lib/core/validate';
@@ -319,7 +319,7 @@ test('saveCheckpoint refuses NaN weights and leaves the good checkpoint in place
     setWeights(model, /block1_conv0\/bias/, Infinity);
     await assert.rejects(saveCheckpoint(dir, model, { ...contents, history: [...contents.history, { ...contents.history[0], epoch: 2 }] }),
       (err: unknown) => err instanceof DivergedError && /not saving a checkpoint in .*refuse: 96 of 1,992,166 weights \(first in block1_conv0\/bias\) are NaN or infinite/.test(err.message));
-    assert.equal(readCheckpointState(dir).name, 'epoch-0001');
+    assert.equal(latestCheckpoint(dir).name, 'epoch-0001');
     assert.deepEqual(fs.readdirSync(dir).sort(), ['epoch-0001', 'latest.json']);
   } finally {
     model.dispose();

@@ -17,10 +17,14 @@ import {
   logitsOf,
   nin,
   ninBlock,
-  probeOutputShape,
   resolveNinConfig,
 } from '../../lib/core/model';
 import { ConfigError } from '../../lib/core/validate';
+
+/** A forward pass on one image of zeros: the shape the model really gives. */
+function probeOutputShape(model: tfl.LayersModel, inputSize: number, channels = 1): number[] {
+  return tf.tidy(() => (model.predict(tf.zeros([1, inputSize, inputSize, channels])) as tf.Tensor).shape);
+}
 
 before(async () => {
   await selectBackend('wasm');
@@ -252,7 +256,7 @@ test('no seed draws fresh weights each time', () => {
   }
 });
 
-// Documents a weakness of lib/model.ts: per-layer seeds are `seed + 10 * block + conv`, so
+// Documents a weakness of lib/core/model.ts: per-layer seeds are `seed + 10 * block + conv`, so
 // nin({ seed: 0 })'s block1_conv2 (seed 12) is nin({ seed: 1 })'s block1_conv1 (seed 12).
 // Runs meant to be independent (--seed 0 vs --seed 1) then share most 1×1 layers' starting weights.
 test('models with seeds 0 and 1 share no layer of initial weights', () => {

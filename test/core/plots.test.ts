@@ -1,4 +1,4 @@
-/** lib/plots.ts: training curves, charts as vega-lite and plotly, SVG drawn by vega in Node. */
+/** lib/core/plots.ts: training curves, charts as vega-lite and plotly, SVG drawn by vega in Node. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { comparisonChart, confusionChart, filterMosaic, greyPngDataUrl, mosaicChart, imagesChart, layerParamsChart, TrainingCurves, vegaLiteToSvg } from '../../lib/core/plots';

@@ -1,4 +1,4 @@
-/** lib/notebook.ts: bundles and displays (outside a kernel here: they print their text). */
+/** lib/frontends/notebook.ts: bundles and displays (outside a kernel here: they print their text). */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { display, inNotebook, newLiveDisplay, plotlyBundle, PLOTLY_MIME, tableBundle, vegaLiteBundle, VEGA_LITE_MIME } from '../../lib/frontends/notebook';

@@ -1,5 +1,5 @@
 /**
- * lib/fusedTraining.ts: a training forward pass with each ReLU convolution fused (FusedConv2D
+ * lib/kernels/fusedTraining.ts: a training forward pass with each ReLU convolution fused (FusedConv2D
  * forward, NinReluBackprop backward, or NinMaxPoolReluBackprop with the max-pool after it) gives model.apply's loss and gradients, runs the kernels
  * it claims to, skips the images' gradient, lets NaN reach the gradients, and leaks no tensors. Without
  * the native kernels it is model.apply itself.

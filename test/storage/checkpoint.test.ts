@@ -15,7 +15,7 @@ import * as tf from '@tensorflow/tfjs';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { selectBackend } from '../../lib/kernels/backend';
 import {
-  CheckpointContents, CheckpointState, checkpointName, loadCheckpoint, loadModelFromDir, readCheckpointState,
+  CheckpointContents, CheckpointState, checkpointName, latestCheckpoint, loadCheckpoint, loadModelFromDir,
   saveCheckpoint,
 } from '../../lib/storage/checkpoint';
 import { checkRunOptions, resumeConfigs as resumeInFields } from '../../lib/training/run';
@@ -300,7 +300,7 @@ describe('resuming', () => {
     const saved = await saveCheckpoint(dir, first, { ...contents(0), partial: stop });
     first.dispose();
     assert.equal(saved.name, checkpointName(0, 3));
-    assert.equal(readCheckpointState(dir).state.optimizer.iterations, 3);
+    assert.equal(latestCheckpoint(dir).state.optimizer.iterations, 3);
 
     // A new start from the files alone.
     const { model, state } = await loadCheckpoint(dir);

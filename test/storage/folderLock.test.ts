@@ -1,4 +1,4 @@
-/** lib/folderLock.ts: one writer per folder; a killed run's lock is taken over; a lock taken from us is noticed. */
+/** lib/storage/folderLock.ts: one writer per folder; a killed run's lock is taken over; a lock taken from us is noticed. */
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';

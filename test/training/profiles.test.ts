@@ -1,4 +1,4 @@
-/** lib/profiles.ts: which training profile the notebooks run, and why. */
+/** lib/training/profiles.ts: which training profile the notebooks run, and why. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { chooseProfile, describeProfile, PROFILES } from '../../lib/training/profiles';
