@@ -21,6 +21,7 @@ import { loadModelFromDir } from '../storage/checkpoint';
 import { describeRun, RunOptions, RunResult, TrainingRun } from '../training/run';
 import { Io, trainReporter } from './reporter';
 import { StopReason, StopWatch, watchStopSignals } from './stopSignals';
+import { addWeb } from './web';
 import { FileError, fsReason, userFsCode } from '../storage/files';
 
 export type { Io } from './reporter';
@@ -307,7 +308,7 @@ function program(io: Io, run: Runner): Command {
     })
     .exitOverride()
     .showHelpAfterError(false);
-  for (const add of [addShapes, addTrain, addEval, addBench, addData]) add(cmd, io, run);
+  for (const add of [addShapes, addTrain, addEval, addBench, addData, addWeb]) add(cmd, io, run);
   return cmd;
 }
 
