@@ -15,12 +15,15 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { packageRoot } from '../lib/storage/paths';
-import { locateFashionMnist, resolveDataConfig } from '../lib/storage/fashionMnistFiles';
+import { DEBIAN_FASHION_MNIST_DIR, locateFashionMnist, resolveDataConfig } from '../lib/storage/fashionMnistFiles';
 import { nativeAddonPath } from '../lib/kernels/native';
 import { errorSummary } from '../lib/core/validate';
 
-/** A part a test may need. */
-export type Need = 'data' | 'native' | 'nbclient' | 'notebook' | 'chromium' | 'jupyterlab-server' | 'lab-app' | 'puppeteer';
+/**
+ * A part a test may need. 'data' is Fashion-MNIST wherever the library would find it;
+ * 'debian-data' its Debian package's copy in particular (DEBIAN_FASHION_MNIST_DIR).
+ */
+export type Need = 'data' | 'debian-data' | 'native' | 'nbclient' | 'notebook' | 'chromium' | 'jupyterlab-server' | 'lab-app' | 'puppeteer';
 
 /** The variables that turn a skip into a failure. */
 export type RequireVariable = 'NIN_REQUIRE_DATA' | 'NIN_REQUIRE_NATIVE' | 'NIN_REQUIRE_NOTEBOOKS' | 'NIN_REQUIRE_BROWSER' |
@@ -48,6 +51,8 @@ const CHECKS: Record<Need, () => string | undefined> = {
       return `Fashion-MNIST: ${errorSummary(err)}`;
     }
   },
+  'debian-data': () => (fs.existsSync(DEBIAN_FASHION_MNIST_DIR) ? undefined
+    : `${DEBIAN_FASHION_MNIST_DIR} is absent (apt-get install dataset-fashion-mnist)`),
   native: () => (fs.existsSync(nativeAddonPath()) ? undefined : 'native addon not built (npm run build:native)'),
   nbclient: () => (pythonImports('nbclient, nbconvert') ? undefined : 'apt-get install jupyter-nbconvert python3-nbclient'),
   notebook: () => (pythonImports('notebook') ? undefined : 'apt-get install jupyter-notebook'),
@@ -60,7 +65,9 @@ const CHECKS: Record<Need, () => string | undefined> = {
 };
 
 /** The parts whose own variable makes them required wherever they are needed. */
-const OWN_VARIABLE: Partial<Record<Need, RequireVariable>> = { data: 'NIN_REQUIRE_DATA', native: 'NIN_REQUIRE_NATIVE' };
+const OWN_VARIABLE: Partial<Record<Need, RequireVariable>> = {
+  data: 'NIN_REQUIRE_DATA', 'debian-data': 'NIN_REQUIRE_DATA', native: 'NIN_REQUIRE_NATIVE',
+};
 
 const seen = new Map<Need, string | undefined>();
 

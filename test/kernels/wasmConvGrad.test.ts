@@ -6,7 +6,7 @@
  * (NIN_NATIVE_CONV=blas) and on oneDNN without Winograd (dnnl-direct: neither oneDNN's for
  * 3x3 nor native/nin_wino5.c's for 5x5), so every path is checked. The native variant is
  * skipped only when the addon is not built, unless NIN_REQUIRE_NATIVE=1 (CI), which makes that
- * a failure.
+ * a failure (test/optional.ts).
  * Gradients are taken through the real autodiff path (tf.grads of conv2d and of the fused
  * conv2d+bias+relu that tfjs-layers uses), so both new kernels run exactly as in training.
  */
@@ -17,7 +17,8 @@ import { selectBackend } from '../../lib/kernels/backend';
 import { mulberry32 } from '../../lib/core/random';
 import * as fs from 'node:fs';
 import { spawnSync } from 'node:child_process';
-import { nativeAddonPath, nativeConvLibrary } from '../../lib/kernels/native';
+import { nativeConvLibrary } from '../../lib/kernels/native';
+import { skipUnless } from '../optional';
 
 /** tfjs's padding names, or explicit zero padding on every side. */
 type Pad = 'valid' | 'same' | number;
@@ -101,12 +102,10 @@ cases.push({ k: 5, stride: 1, pad: 1, ci: 48, co: 48, size: 9, batch: 2 });
 cases.push({ k: 5, stride: 1, pad: 4, ci: 48, co: 56, size: 5, batch: 2 });
 cases.push({ k: 5, stride: 1, pad: 5, ci: 16, co: 16, size: 4, batch: 2 });
 
-const nativeBuilt = fs.existsSync(nativeAddonPath());
-if (!nativeBuilt && process.env.NIN_REQUIRE_NATIVE === '1') {
-  test('the native addon is built (NIN_REQUIRE_NATIVE=1)', () => assert.fail(`${nativeAddonPath()} is missing`));
-}
+/** The native suite's skip (test/optional.ts): false when the addon is built; without it under NIN_REQUIRE_NATIVE=1, a failing test besides. */
+const skipNative = skipUnless(['native'], undefined, 'the native convolution tests');
 
-for (const native of [false, true]) describe(`wasm${native ? ' + native' : ''} convolutions and their gradients match the cpu backend`, { skip: native && !nativeBuilt ? 'native addon not built (npm run build:native)' : false }, () => {
+for (const native of [false, true]) describe(`wasm${native ? ' + native' : ''} convolutions and their gradients match the cpu backend`, { skip: native ? skipNative : false }, () => {
   const expected = new Map<string, Float32Array[]>();
   const name = (c: Case, fused: boolean) =>
     `k${c.k} s${c.stride} ${c.pad} ci${c.ci} co${c.co} ${c.size}px${fused ? ' fused+relu' : ''}`;
@@ -164,7 +163,7 @@ for (const native of [false, true]) describe(`wasm${native ? ' + native' : ''} c
 // runs the 3x3 cases on CPUs without AVX-512.
 for (const path of ['blas', 'dnnl-direct']) {
   test(`where the addon runs on oneDNN, NIN_NATIVE_CONV=${path} passes the same checks (child process)`, {
-    skip: !nativeBuilt || process.env.NIN_NATIVE_CONV !== undefined ? 'no other path to check from here' :
+    skip: skipNative !== false || process.env.NIN_NATIVE_CONV !== undefined ? 'no other path to check from here' :
       !nativeConvLibrary()?.startsWith('oneDNN') ? 'the addon was built without oneDNN' : false,
   }, () => {
     // Without NODE_TEST_CONTEXT the child reports in plain TAP instead of to this runner.
