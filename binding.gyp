@@ -5,7 +5,7 @@
   "targets": [
     {
       "target_name": "nin_conv",
-      "sources": ["native/nin_conv.c", "native/nin_eltwise.c"],
+      "sources": ["native/nin_conv.c", "native/nin_eltwise.c", "native/nin_scratch.c"],
       "cflags": ["-O3", "-std=c11", "-fopenmp"],
       "libraries": ["-lopenblas", "-fopenmp"],
       "conditions": [

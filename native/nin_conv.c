@@ -28,6 +28,7 @@
 #include <time.h>
 #include "nin_dnnl.h"
 #include "nin_eltwise.h"
+#include "nin_scratch.h"
 
 /*
  * Which library the three convolutions run on: oneDNN where the addon was built with it
@@ -43,29 +44,31 @@ static int use_dnnl = 0;
 /* Column buffers are capped near this many floats (32 MB); the batch is processed in chunks. */
 #define COLS_BUDGET_FLOATS (8 << 20)
 
-static float *scratch = NULL;
-static size_t scratch_floats = 0;
-
-static float *scratch_for(size_t floats) {
-  if (floats > scratch_floats) {
-    free(scratch);
-    scratch = (float *)malloc(floats * sizeof(float));
-    scratch_floats = scratch ? floats : 0;
-  }
-  return scratch;
-}
+/* The column matrix of a chunk of images, kept between calls. */
+static NinScratch cols_scratch;
 
 static int is_pointwise(const Geometry *g) {
   return g->kh == 1 && g->kw == 1 && g->sh == 1 && g->sw == 1 && g->pt == 0 && g->pl == 0 &&
          g->oh == g->h && g->ow == g->w;
 }
 
+/* Floats of one image's rows of the column matrix: OH*OW rows of K = KH*KW*Ci. */
+static int64_t cols_per_image(const Geometry *g) { return g->oh * g->ow * g->kh * g->kw * g->ci; }
+
 /* Images per chunk so that the chunk's column matrix fits the budget. */
 static int64_t chunk_images(const Geometry *g) {
-  int64_t per_image = g->oh * g->ow * g->kh * g->kw * g->ci;
+  int64_t per_image = cols_per_image(g);
   int64_t nb = per_image > 0 ? COLS_BUDGET_FLOATS / per_image : g->n;
   if (nb < 1) nb = 1;
   return nb < g->n ? nb : g->n;
+}
+
+/* Images in the chunk that starts at image n0: nb, or what is left of the batch. */
+static int64_t chunk_at(const Geometry *g, int64_t n0, int64_t nb) { return n0 + nb <= g->n ? nb : g->n - n0; }
+
+/* The column matrix of nb images, or NULL when out of memory. */
+static float *cols_for(const Geometry *g, int64_t nb) {
+  return (float *)nin_scratch(&cols_scratch, (size_t)(nb * cols_per_image(g)) * sizeof(float));
 }
 
 /* cols[r, (kh*KW + kw)*Ci + ci] = x[n, oh*sh + kh - pt, ow*sw + kw - pl, ci], zero outside. */
@@ -122,16 +125,18 @@ static void col2im(const float *cols, const Geometry *g, int64_t n0, int64_t nb,
   }
 }
 
-static void conv_forward(const float *x, const float *w, const float *bias, float *y, const Geometry *g, int relu) {
+/* The three convolutions each return 1, or 0 when out of memory for the column matrix (nothing written). */
+static int conv_forward(const float *x, const float *w, const float *bias, float *y, const Geometry *g, int relu) {
   const int64_t K = g->kh * g->kw * g->ci, per_image = g->oh * g->ow;
   if (is_pointwise(g)) {
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)(g->n * per_image), (int)g->co, (int)K,
                 1.0f, x, (int)K, w, (int)g->co, 0.0f, y, (int)g->co);
   } else {
     const int64_t nb = chunk_images(g);
-    float *cols = scratch_for((size_t)(nb * per_image * K));
+    float *cols = cols_for(g, nb);
+    if (!cols) return 0;
     for (int64_t n0 = 0; n0 < g->n; n0 += nb) {
-      const int64_t m = (n0 + nb <= g->n ? nb : g->n - n0);
+      const int64_t m = chunk_at(g, n0, nb);
       im2col(x, g, n0, m, cols);
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)(m * per_image), (int)g->co, (int)K,
                   1.0f, cols, (int)K, w, (int)g->co, 0.0f, y + n0 * per_image * g->co, (int)g->co);
@@ -139,41 +144,46 @@ static void conv_forward(const float *x, const float *w, const float *bias, floa
   }
   if (bias != NULL) nin_binary(NIN_ADD, y, bias, y, g->n * per_image, g->co);
   if (relu) nin_relu(y, y, g->n * per_image * g->co);
+  return 1;
 }
 
-static void conv_backprop_input(const float *dy, const float *w, float *dx, const Geometry *g) {
+static int conv_backprop_input(const float *dy, const float *w, float *dx, const Geometry *g) {
   const int64_t K = g->kh * g->kw * g->ci, per_image = g->oh * g->ow;
   if (is_pointwise(g)) {
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)(g->n * per_image), (int)K, (int)g->co,
                 1.0f, dy, (int)g->co, w, (int)g->co, 0.0f, dx, (int)K);
-    return;
+    return 1;
   }
-  memset(dx, 0, (size_t)(g->n * g->h * g->w * g->ci) * sizeof(float));
   const int64_t nb = chunk_images(g);
-  float *cols = scratch_for((size_t)(nb * per_image * K));
+  float *cols = cols_for(g, nb);
+  if (!cols) return 0;
+  memset(dx, 0, (size_t)(g->n * g->h * g->w * g->ci) * sizeof(float));
   for (int64_t n0 = 0; n0 < g->n; n0 += nb) {
-    const int64_t m = (n0 + nb <= g->n ? nb : g->n - n0);
+    const int64_t m = chunk_at(g, n0, nb);
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)(m * per_image), (int)K, (int)g->co,
                 1.0f, dy + n0 * per_image * g->co, (int)g->co, w, (int)g->co, 0.0f, cols, (int)K);
     col2im(cols, g, n0, m, dx);
   }
+  return 1;
 }
 
-static void conv_backprop_filter(const float *x, const float *dy, float *dw, const Geometry *g) {
+static int conv_backprop_filter(const float *x, const float *dy, float *dw, const Geometry *g) {
   const int64_t K = g->kh * g->kw * g->ci, per_image = g->oh * g->ow;
   if (is_pointwise(g)) {
     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)K, (int)g->co, (int)(g->n * per_image),
                 1.0f, x, (int)K, dy, (int)g->co, 0.0f, dw, (int)g->co);
-    return;
+    return 1;
   }
   const int64_t nb = chunk_images(g);
-  float *cols = scratch_for((size_t)(nb * per_image * K));
+  float *cols = cols_for(g, nb);
+  if (!cols) return 0;
   for (int64_t n0 = 0; n0 < g->n; n0 += nb) {
-    const int64_t m = (n0 + nb <= g->n ? nb : g->n - n0);
+    const int64_t m = chunk_at(g, n0, nb);
     im2col(x, g, n0, m, cols);
     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)K, (int)g->co, (int)(m * per_image),
                 1.0f, cols, (int)K, dy + n0 * per_image * g->co, (int)g->co, n0 == 0 ? 0.0f : 1.0f, dw, (int)g->co);
   }
+  return 1;
 }
 
 /*
@@ -356,6 +366,14 @@ static int begin(napi_env env, napi_callback_info info, const char layout[NUM_OF
   return 1;
 }
 
+/* Throws "nin_conv: out of memory for <what>" (the exported function's name). */
+static napi_value out_of_memory(napi_env env, const char *what) {
+  char text[96];
+  snprintf(text, sizeof text, "nin_conv: out of memory for %s", what);
+  napi_throw_error(env, NULL, text);
+  return NULL;
+}
+
 #ifdef NIN_DNNL
 static napi_value dnnl_failed(napi_env env) {
   napi_throw_error(env, NULL, dnnl_path_error());
@@ -371,8 +389,7 @@ static napi_value js_forward(napi_env env, napi_callback_info info) {
 #ifdef NIN_DNNL
   if (use_dnnl) return dnnl_conv_forward(c.t[0], c.t[1], c.t[2], c.t[3], &c.g, relu) ? NULL : dnnl_failed(env);
 #endif
-  conv_forward(c.t[0], c.t[1], c.t[2], c.t[3], &c.g, relu);
-  return NULL;
+  return conv_forward(c.t[0], c.t[1], c.t[2], c.t[3], &c.g, relu) ? NULL : out_of_memory(env, "conv2d");
 }
 
 /* params: [dy, w, -, dx, geometry...] */
@@ -382,8 +399,7 @@ static napi_value js_backprop_input(napi_env env, napi_callback_info info) {
 #ifdef NIN_DNNL
   if (use_dnnl) return dnnl_conv_backprop_input(c.t[0], c.t[1], c.t[3], &c.g) ? NULL : dnnl_failed(env);
 #endif
-  conv_backprop_input(c.t[0], c.t[1], c.t[3], &c.g);
-  return NULL;
+  return conv_backprop_input(c.t[0], c.t[1], c.t[3], &c.g) ? NULL : out_of_memory(env, "conv2dBackpropInput");
 }
 
 /* params: [x, dy, -, dw, geometry...] */
@@ -393,8 +409,7 @@ static napi_value js_backprop_filter(napi_env env, napi_callback_info info) {
 #ifdef NIN_DNNL
   if (use_dnnl) return dnnl_conv_backprop_filter(c.t[0], c.t[1], c.t[3], &c.g) ? NULL : dnnl_failed(env);
 #endif
-  conv_backprop_filter(c.t[0], c.t[1], c.t[3], &c.g);
-  return NULL;
+  return conv_backprop_filter(c.t[0], c.t[1], c.t[3], &c.g) ? NULL : out_of_memory(env, "conv2dBackpropFilter");
 }
 
 /* params: [dy, x, -, dx, geometry (co = ci)...] */
@@ -409,8 +424,7 @@ static napi_value js_max_pool_grad(napi_env env, napi_callback_info info) {
 static napi_value js_pool_relu_backprop(napi_env env, napi_callback_info info) {
   Call c;
   if (!begin(env, info, "yxbx", &c)) return NULL;
-  if (!pool_relu_backprop(c.t[0], c.t[1], c.t[3], c.t[2], &c.g)) napi_throw_error(env, NULL, "nin_conv: out of memory for poolReluBackprop");
-  return NULL;
+  return pool_relu_backprop(c.t[0], c.t[1], c.t[3], c.t[2], &c.g) ? NULL : out_of_memory(env, "poolReluBackprop");
 }
 
 /* params: [x, -, -, y, geometry (co = ci)...] */
@@ -425,18 +439,15 @@ static napi_value js_max_pool(napi_env env, napi_callback_info info) {
 static napi_value js_sum_rows(napi_env env, napi_callback_info info) {
   Call c;
   if (!begin(env, info, "m--c", &c)) return NULL;
-  if (!nin_sum_rows(c.t[0], c.t[3], (int64_t)c.p[4], (int64_t)c.p[5])) napi_throw_error(env, NULL, "nin_conv: out of memory for sumRows");
-  return NULL;
+  return nin_sum_rows(c.t[0], c.t[3], (int64_t)c.p[4], (int64_t)c.p[5]) ? NULL : out_of_memory(env, "sumRows");
 }
 
 /* params: [dy, y, db, dz, rows, cols, ...]: dz = dy * step(y), db = column sums of dz */
 static napi_value js_relu_backprop(napi_env env, napi_callback_info info) {
   Call c;
   if (!begin(env, info, "mmcm", &c)) return NULL;
-  if (!nin_relu_backprop(c.t[0], c.t[1], c.t[3], c.t[2], (int64_t)c.p[4], (int64_t)c.p[5])) {
-    napi_throw_error(env, NULL, "nin_conv: out of memory for reluBackprop");
-  }
-  return NULL;
+  const int ok = nin_relu_backprop(c.t[0], c.t[1], c.t[3], c.t[2], (int64_t)c.p[4], (int64_t)c.p[5]);
+  return ok ? NULL : out_of_memory(env, "reluBackprop");
 }
 
 /* params: [x, -, -, y, n, op (0 relu, 1 step), alpha, ...] */
@@ -456,16 +467,22 @@ static napi_value js_binary(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-static napi_value js_threads(napi_env env, napi_callback_info info) {
+/* threads() and ompThreads(): set(n) when given an int32 n >= 1, then the count get() says is in force. */
+static napi_value thread_count(napi_env env, napi_callback_info info, void (*set)(int), int (*get)(void)) {
   size_t argc = 1;
   napi_value argv[1], out;
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   if (argc == 1) {
     int32_t n;
-    if (napi_get_value_int32(env, argv[0], &n) == napi_ok && n > 0) openblas_set_num_threads(n);
+    if (napi_get_value_int32(env, argv[0], &n) == napi_ok && n > 0) set(n);
   }
-  napi_create_int32(env, openblas_get_num_threads(), &out);
+  napi_create_int32(env, get(), &out);
   return out;
+}
+
+/* OpenBLAS's thread count (the OpenBLAS convolutions): sets it when given a count >= 1, returns it. */
+static napi_value js_threads(napi_env env, napi_callback_info info) {
+  return thread_count(env, info, openblas_set_num_threads, openblas_get_num_threads);
 }
 
 /*
@@ -476,15 +493,7 @@ static napi_value js_threads(napi_env env, napi_callback_info info) {
  * scratchpad or the Winograd's per-thread buffers, or crashes starting the threads).
  */
 static napi_value js_omp_threads(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1], out;
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  if (argc == 1) {
-    int32_t n;
-    if (napi_get_value_int32(env, argv[0], &n) == napi_ok && n > 0) omp_set_num_threads(n);
-  }
-  napi_create_int32(env, omp_get_max_threads(), &out);
-  return out;
+  return thread_count(env, info, omp_set_num_threads, omp_get_max_threads);
 }
 
 /*
@@ -518,10 +527,7 @@ static napi_value js_sgemm_gflops(napi_env env, napi_callback_info info) {
     }
   }
   free(a); free(b); free(c);
-  if (best == 0) {
-    napi_throw_error(env, NULL, "nin_conv: out of memory for sgemmGflops");
-    return NULL;
-  }
+  if (best == 0) return out_of_memory(env, "sgemmGflops");
   napi_create_double(env, best, &out);
   return out;
 }

@@ -17,10 +17,10 @@
  */
 #include "nin_dnnl.h"
 #include "nin_eltwise.h"
+#include "nin_scratch.h"
 #include "nin_wino5.h"
 #include <oneapi/dnnl/dnnl.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 enum { FORWARD, BACKWARD_DATA, BACKWARD_WEIGHTS };
@@ -65,8 +65,7 @@ static int winograd_allowed = 1;
 static int wino5_ran = 0; /* whether nin_wino5.c has run a convolution (for dnnl_path_describe) */
 
 /* A reordered tensor of port i lives here during a call (calls run one at a time). */
-static void *port_buf[3] = {NULL, NULL, NULL};
-static size_t port_bytes[3] = {0, 0, 0};
+static NinScratch port_buf[3];
 
 const char *dnnl_path_error(void) { return last_error; }
 
@@ -109,6 +108,14 @@ static Shapes shapes_of(const Geometry *g) {
   return s;
 }
 
+/* The bias [co] of a convolution. */
+static dnnl_memory_desc_t bias_desc(const Geometry *g) {
+  dnnl_memory_desc_t b;
+  dnnl_dims_t bd = {g->co};
+  dnnl_memory_desc_init_by_tag(&b, 1, bd, dnnl_f32, dnnl_x);
+  return b;
+}
+
 static dnnl_memory_desc_t any_like(const dnnl_memory_desc_t *md) {
   dnnl_memory_desc_t out;
   dnnl_memory_desc_init_by_tag(&out, md->ndims, md->dims, dnnl_f32, dnnl_format_tag_any);
@@ -122,9 +129,8 @@ static dnnl_memory_desc_t any_like(const dnnl_memory_desc_t *md) {
 static dnnl_primitive_desc_t make_pd(int kind, dnnl_alg_kind_t alg, const Geometry *g, int bias) {
   const Shapes s = shapes_of(g);
   const int blocked = alg == dnnl_convolution_winograd;
-  dnnl_memory_desc_t x = blocked ? any_like(&s.x) : s.x, y = blocked ? any_like(&s.y) : s.y, w = any_like(&s.w), b;
-  dnnl_dims_t bd = {g->co};
-  dnnl_memory_desc_init_by_tag(&b, 1, bd, dnnl_f32, dnnl_x);
+  dnnl_memory_desc_t x = blocked ? any_like(&s.x) : s.x, y = blocked ? any_like(&s.y) : s.y, w = any_like(&s.w);
+  const dnnl_memory_desc_t b = bias_desc(g);
   dnnl_convolution_desc_t fd, cd;
   dnnl_primitive_desc_t fpd = NULL, pd = NULL;
   dnnl_status_t st = dnnl_convolution_forward_desc_init(&fd, dnnl_forward_training, alg, &x, &w,
@@ -233,17 +239,12 @@ static int run(dnnl_primitive_t p, int n, const dnnl_exec_arg_t *args) {
 /* The memory port i computes with: the user's tensor itself, or port_buf[i] (grown as needed). */
 static int port_memory(const Port *p, int i, void *user, dnnl_memory_t *out) {
   if (!p->reorder) return memory(out, &p->user, user);
-  const size_t bytes = dnnl_memory_desc_get_size(&p->prim);
-  if (bytes > port_bytes[i]) {
-    free(port_buf[i]);
-    port_buf[i] = aligned_alloc(64, (bytes + 63) / 64 * 64);
-    port_bytes[i] = port_buf[i] ? bytes : 0;
-    if (!port_buf[i]) {
-      snprintf(last_error, sizeof last_error, "oneDNN path: out of memory for a reordered tensor");
-      return 0;
-    }
+  void *buf = nin_scratch(&port_buf[i], dnnl_memory_desc_get_size(&p->prim));
+  if (!buf) {
+    snprintf(last_error, sizeof last_error, "oneDNN path: out of memory for a reordered tensor");
+    return 0;
   }
-  return memory(out, &p->prim, port_buf[i]);
+  return memory(out, &p->prim, buf);
 }
 
 /* Reorders between port i's user tensor and its memory `mine`: in for inputs, out for the output. */
@@ -264,9 +265,7 @@ static int execute(const Entry *e, void *const t[3], const float *bias) {
   for (int i = 0; i < 3 && ok; i++) ok = port_memory(&e->port[i], i, t[i], &m[i]);
   for (int i = 0; i < 2 && ok; i++) ok = port_reorder(&e->port[i], i, t[i], m[i]);
   if (ok && bias) {
-    dnnl_memory_desc_t b;
-    dnnl_dims_t bd = {e->g.co};
-    dnnl_memory_desc_init_by_tag(&b, 1, bd, dnnl_f32, dnnl_x);
+    const dnnl_memory_desc_t b = bias_desc(&e->g);
     ok = memory(&mb, &b, (void *)bias);
   }
   if (ok) {

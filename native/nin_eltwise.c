@@ -24,10 +24,7 @@ void nin_relu(const float *x, float *y, int64_t n) {
 
 void nin_step(const float *restrict x, float *restrict y, int64_t n, float alpha) {
 #pragma omp parallel for simd schedule(static)
-  for (int64_t i = 0; i < n; i++) {
-    const float v = x[i], step = v > 0.0f ? 1.0f : alpha;
-    y[i] = v != v ? v : step; /* step(NaN) = NaN */
-  }
+  for (int64_t i = 0; i < n; i++) y[i] = nin_step1(x[i], alpha);
 }
 
 /* y[r, c] = a[r, c] op b[c] for r < rows, c < cols (b the same shape as a when rows == 1). */
@@ -57,10 +54,7 @@ void nin_binary(int op, const float *a, const float *restrict b, float *y, int64
 }
 
 /* The gradient through y = relu(z): dy * step(y), as tfjs computes it (step(NaN) = NaN). */
-static inline float relu_grad(float dy, float y) {
-  const float step = y > 0.0f ? 1.0f : 0.0f;
-  return dy * (y != y ? y : step);
-}
+static inline float relu_grad(float dy, float y) { return dy * nin_step1(y, 0.0f); }
 
 /* dz *= step(y) in place, element by element (one thread: the caller splits the work). */
 void nin_relu_mask(float *restrict dz, const float *restrict y, int64_t n) {

@@ -7,6 +7,8 @@ enum { NIN_ADD = 0, NIN_MUL = 1 };
 
 /* tfjs's ReLU of one value: relu(-0) = +0 and relu(NaN) = NaN (a max with 0 would give 0). */
 static inline float nin_relu1(float v) { return v > 0.0f || v != v ? v : 0.0f; }
+/* tfjs's Step of one value: 1 above 0, else alpha, and step(NaN) = NaN. */
+static inline float nin_step1(float v, float alpha) { return v != v ? v : (v > 0.0f ? 1.0f : alpha); }
 
 void nin_relu(const float *x, float *y, int64_t n);
 void nin_step(const float *x, float *y, int64_t n, float alpha);

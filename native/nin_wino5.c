@@ -19,10 +19,10 @@
  */
 #include "nin_wino5.h"
 #include "nin_eltwise.h"
+#include "nin_scratch.h"
 #include <oneapi/dnnl/dnnl.h>
 #include <omp.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #define POINTS 36 /* a 6x6 tile */
@@ -31,6 +31,9 @@
 /* Chunks of tiles per matrix product: forward-like passes, and the filter gradient. */
 #define CHUNK 32
 #define CHUNK_W 64
+
+/* The length of the block that starts at `start` of `total`: `block`, or what is left. */
+static inline int64_t block_len(int64_t total, int64_t start, int64_t block) { return total - start < block ? total - start : block; }
 
 #if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__)
 #define VECTORISED __attribute__((target_clones("avx512f", "avx2", "default")))
@@ -60,17 +63,14 @@ int wino5_fits(const Geometry *g) {
 /* ---- Scratch: grown as needed, kept between calls (calls run one at a time). ---- */
 
 enum { S_FILTER, S_FLIPPED, S_TILES, S_ACC, S_ZEROS, S_COUNT };
-static float *scratch[S_COUNT];
-static size_t scratch_floats[S_COUNT];
+static NinScratch scratch[S_COUNT];
 
+/* `floats` floats of buffer `which` (zeroed when new, for S_ZEROS), or NULL with last_error set. */
 static float *scratch_for(int which, size_t floats) {
-  if (floats > scratch_floats[which]) {
-    free(scratch[which]);
-    scratch[which] = aligned_alloc(64, (floats * sizeof(float) + 63) / 64 * 64);
-    scratch_floats[which] = scratch[which] ? floats : 0;
-    if (!scratch[which]) snprintf(last_error, sizeof last_error, "Winograd 5x5: out of memory for %zu floats", floats);
-  }
-  return scratch[which];
+  float *p = which == S_ZEROS ? nin_scratch_zeroed(&scratch[which], floats * sizeof(float))
+                              : nin_scratch(&scratch[which], floats * sizeof(float));
+  if (!p) snprintf(last_error, sizeof last_error, "Winograd 5x5: out of memory for %zu floats", floats);
+  return p;
 }
 
 /* ---- The three transforms, each along one axis, element-wise over `len` channels. ---- */
@@ -177,7 +177,7 @@ static void filter_transform(const float *w, int64_t k, int64_t c, float *u) {
       float *out[POINTS];
       for (int t = 0; t < 25; t++) in[t] = w + (t * k + ki) * c + c0;
       for (int p = 0; p < POINTS; p++) out[p] = u + (p * k + ki) * c + c0;
-      transform2d(g6, 5, 6, in, out, c - c0 < CB ? c - c0 : CB);
+      transform2d(g6, 5, 6, in, out, block_len(c, c0, CB));
     }
   }
 }
@@ -202,9 +202,17 @@ typedef struct {
   int relu;
 } Job;
 
+/* Tile t's image n and its row ty and column tx among the th x tw tiles of an image. */
+static void tile_at(const Job *j, int64_t t, int64_t *n, int64_t *ty, int64_t *tx) {
+  *n = t / (j->th * j->tw);
+  *ty = t / j->tw % j->th;
+  *tx = t % j->tw;
+}
+
 /* The 36 input pixels of tile t (a zero row outside the image), into v[p][.][k] with `stride`. */
 static void input_tile(const Job *j, int64_t t, float *v, int64_t stride, int64_t k0, int64_t len) {
-  const int64_t n = t / (j->th * j->tw), ty = t / j->tw % j->th, tx = t % j->tw;
+  int64_t n, ty, tx;
+  tile_at(j, t, &n, &ty, &tx);
   const float *in[POINTS];
   float *out[POINTS];
   for (int a = 0; a < 6; a++) {
@@ -220,7 +228,8 @@ static void input_tile(const Job *j, int64_t t, float *v, int64_t stride, int64_
 
 /* Output tile t from its 36 points m[p][.][c] (with `stride`): + bias, ReLU, the pixels inside. */
 static void output_tile(const Job *j, int64_t t, const float *m, int64_t stride, int64_t c0, int64_t len) {
-  const int64_t n = t / (j->th * j->tw), ty = t / j->tw % j->th, tx = t % j->tw;
+  int64_t n, ty, tx;
+  tile_at(j, t, &n, &ty, &tx);
   const float *in[POINTS];
   float y[4][CB];
   float *out[4] = {y[0], y[1], y[2], y[3]};
@@ -239,12 +248,12 @@ static void output_tile(const Job *j, int64_t t, const float *m, int64_t stride,
 
 static void forward_chunk(const Job *j, int64_t t0, int64_t nt, float *v, float *m) {
   for (int64_t t = 0; t < nt; t++)
-    for (int64_t k0 = 0; k0 < j->k; k0 += CB) input_tile(j, t0 + t, v + t * j->k, CHUNK * j->k, k0, j->k - k0 < CB ? j->k - k0 : CB);
+    for (int64_t k0 = 0; k0 < j->k; k0 += CB) input_tile(j, t0 + t, v + t * j->k, CHUNK * j->k, k0, block_len(j->k, k0, CB));
   for (int p = 0; p < POINTS; p++)
     dnnl_sgemm('N', 'N', nt, j->c, j->k, 1.0f, v + p * CHUNK * j->k, j->k, j->u + p * j->k * j->c, j->c, 0.0f,
                m + p * CHUNK * j->c, j->c);
   for (int64_t t = 0; t < nt; t++)
-    for (int64_t c0 = 0; c0 < j->c; c0 += CB) output_tile(j, t0 + t, m + t * j->c, CHUNK * j->c, c0, j->c - c0 < CB ? j->c - c0 : CB);
+    for (int64_t c0 = 0; c0 < j->c; c0 += CB) output_tile(j, t0 + t, m + t * j->c, CHUNK * j->c, c0, block_len(j->c, c0, CB));
 }
 
 static int run_forward(const Job *j) {
@@ -259,7 +268,7 @@ static int run_forward(const Job *j) {
 #pragma omp for schedule(static)
     for (int64_t ch = 0; ch < chunks; ch++) {
       const int64_t t0 = ch * CHUNK;
-      forward_chunk(j, t0, j->tiles - t0 < CHUNK ? j->tiles - t0 : CHUNK, v, m);
+      forward_chunk(j, t0, block_len(j->tiles, t0, CHUNK), v, m);
     }
   }
   return 1;
@@ -272,17 +281,12 @@ static Job job_of(const float *in, const float *u, const float *bias, float *out
   return j;
 }
 
-/* A row of zeros for the pixels outside the image, at least `floats` long. */
-static const float *zeros_for(int64_t floats) {
-  const size_t had = scratch_floats[S_ZEROS];
-  float *z = scratch_for(S_ZEROS, floats);
-  if (z && (size_t)floats > had) memset(z, 0, floats * sizeof(float));
-  return z;
-}
+/* A row of zeros for the pixels outside the image or the output: as long as the wider of ci and co. */
+static const float *zeros_for(const Geometry *g) { return scratch_for(S_ZEROS, (size_t)(g->ci > g->co ? g->ci : g->co)); }
 
 int wino5_forward(const float *x, const float *w, const float *bias, float *y, const Geometry *g, int relu) {
   float *u = scratch_for(S_FILTER, (size_t)POINTS * g->ci * g->co);
-  const float *zeros = zeros_for(g->ci > g->co ? g->ci : g->co);
+  const float *zeros = zeros_for(g);
   if (!u || !zeros) return 0;
   filter_transform(w, g->ci, g->co, u);
   const Job j = job_of(x, u, bias, y, g->n, g->h, g->w, g->ci, g->oh, g->ow, g->co, g->pt, g->pl, relu, zeros);
@@ -291,7 +295,7 @@ int wino5_forward(const float *x, const float *w, const float *bias, float *y, c
 
 int wino5_backprop_input(const float *dy, const float *w, float *dx, const Geometry *g) {
   float *u = scratch_for(S_FILTER, (size_t)POINTS * g->ci * g->co), *wf = scratch_for(S_FLIPPED, (size_t)25 * g->ci * g->co);
-  const float *zeros = zeros_for(g->ci > g->co ? g->ci : g->co);
+  const float *zeros = zeros_for(g);
   if (!u || !wf || !zeros) return 0;
   flip_filters(w, g->ci, g->co, wf);
   filter_transform(wf, g->co, g->ci, u);
@@ -303,7 +307,8 @@ int wino5_backprop_input(const float *dy, const float *w, float *dx, const Geome
 
 /* The 36 points A dy A^T of tile t's output gradients (zero outside the output), into z[p][.][c]. */
 static void gradient_tile(const Job *j, const float *dy, int64_t t, float *z, int64_t stride, int64_t c0, int64_t len) {
-  const int64_t n = t / (j->th * j->tw), ty = t / j->tw % j->th, tx = t % j->tw;
+  int64_t n, ty, tx;
+  tile_at(j, t, &n, &ty, &tx);
   const float *in[4];
   float *out[POINTS];
   for (int q = 0; q < 4; q++) {
@@ -317,8 +322,8 @@ static void gradient_tile(const Job *j, const float *dy, int64_t t, float *z, in
 /* acc[p] += v[p]^T z[p] for the chunk of tiles at t0. */
 static void filter_chunk(const Job *j, const float *dy, int64_t t0, int64_t nt, float *v, float *z, float *acc) {
   for (int64_t t = 0; t < nt; t++) {
-    for (int64_t k0 = 0; k0 < j->k; k0 += CB) input_tile(j, t0 + t, v + t * j->k, CHUNK_W * j->k, k0, j->k - k0 < CB ? j->k - k0 : CB);
-    for (int64_t c0 = 0; c0 < j->c; c0 += CB) gradient_tile(j, dy, t0 + t, z + t * j->c, CHUNK_W * j->c, c0, j->c - c0 < CB ? j->c - c0 : CB);
+    for (int64_t k0 = 0; k0 < j->k; k0 += CB) input_tile(j, t0 + t, v + t * j->k, CHUNK_W * j->k, k0, block_len(j->k, k0, CB));
+    for (int64_t c0 = 0; c0 < j->c; c0 += CB) gradient_tile(j, dy, t0 + t, z + t * j->c, CHUNK_W * j->c, c0, block_len(j->c, c0, CB));
   }
   for (int p = 0; p < POINTS; p++)
     dnnl_sgemm('T', 'N', j->k, j->c, nt, 1.0f, v + p * CHUNK_W * j->k, j->k, z + p * CHUNK_W * j->c, j->c, 1.0f,
@@ -341,7 +346,7 @@ static void filter_gradient(const float *acc, int threads, int64_t k, int64_t c,
       float *out[25];
       for (int p = 0; p < POINTS; p++) in[p] = acc + (p * k + ki) * c + c0;
       for (int t = 0; t < 25; t++) out[t] = dw + (t * k + ki) * c + c0;
-      transform2d(gt5, 6, 5, in, out, c - c0 < CB ? c - c0 : CB);
+      transform2d(gt5, 6, 5, in, out, block_len(c, c0, CB));
     }
   }
 }
@@ -350,7 +355,7 @@ int wino5_backprop_filter(const float *x, const float *dy, float *dw, const Geom
   const int threads = omp_get_max_threads();
   const size_t each = (size_t)POINTS * g->ci * g->co, per_thread = (size_t)POINTS * CHUNK_W * (g->ci + g->co);
   float *acc = scratch_for(S_ACC, each * threads), *buf = scratch_for(S_TILES, per_thread * threads);
-  const float *zeros = zeros_for(g->ci > g->co ? g->ci : g->co);
+  const float *zeros = zeros_for(g);
   if (!acc || !buf || !zeros) return 0;
   const Job j = job_of(x, NULL, NULL, NULL, g->n, g->h, g->w, g->ci, g->oh, g->ow, g->co, g->pt, g->pl, 0, zeros);
   const int64_t chunks = (j.tiles + CHUNK_W - 1) / CHUNK_W;
@@ -365,7 +370,7 @@ int wino5_backprop_filter(const float *x, const float *dy, float *dw, const Geom
 #pragma omp for schedule(static)
     for (int64_t ch = 0; ch < chunks; ch++) {
       const int64_t t0 = ch * CHUNK_W;
-      filter_chunk(&j, dy, t0, j.tiles - t0 < CHUNK_W ? j.tiles - t0 : CHUNK_W, v, z, mine);
+      filter_chunk(&j, dy, t0, block_len(j.tiles, t0, CHUNK_W), v, z, mine);
     }
   }
   filter_gradient(acc, team, g->ci, g->co, dw);
