@@ -141,21 +141,19 @@ function banner(run: TrainingRun, backend: BackendInfo, d: FashionMnist): string
   return `${lines.join('\n')}\n`;
 }
 
-/** The backend and data of an opened run; the run's folder is let go if either fails. */
-async function prepare(run: TrainingRun, opts: TrainOpts): Promise<{ backend: BackendInfo; d: FashionMnist }> {
-  try {
-    const backend = await selectBackend(opts.backend);
-    const d = await loadFashionMnist({ dataDir: opts.dataDir });
-    return { backend, d };
-  } catch (err) {
-    run.release();
-    throw err;
-  }
+/** The backend and the data of a run. */
+async function prepare(opts: TrainOpts): Promise<{ backend: BackendInfo; d: FashionMnist }> {
+  const backend = await selectBackend(opts.backend);
+  const d = await loadFashionMnist({ dataDir: opts.dataDir });
+  return { backend, d };
 }
 
 /** A stopped run's last words: where it stopped, what was saved, how to go on. */
 function interrupted(result: RunResult, reason: StopReason | undefined, dir: string | undefined, steps: number): Interrupted {
   const stop = result.history.interrupted!;
+  if (result.saved === undefined && dir !== undefined) {
+    return new Interrupted('interrupted before training started; nothing was saved', reason?.exitCode ?? EXIT_INTERRUPTED);
+  }
   const where = stop.steps === 0 ? `stopped before epoch ${stop.epoch}` : `stopped at epoch ${stop.epoch}, step ${stop.steps} of ${steps}`;
   const by = reason === undefined || reason.what === 'Ctrl-C' ? '' : ` (${reason.what})`;
   const kept = dir === undefined || result.saved === undefined
@@ -170,22 +168,22 @@ async function trainCommand(opts: TrainOpts, io: Io, oneByOneGiven: boolean) {
   const reporter = trainReporter(io, Boolean(opts.json), FLAGS);
   try {
     const run = TrainingRun.open(runOptions(opts, oneByOneGiven)); // every option and the folder, before the slow parts
-    const { backend, d } = await prepare(run, opts);
-    if (stop.signal.aborted) {
-      run.release();
-      throw new Interrupted('interrupted before training started; nothing was saved', stop.reason()!.exitCode);
-    }
-    if (!opts.json) io.out(banner(run, backend, d));
+    let loaded: { backend: BackendInfo; d: FashionMnist } | undefined;
+    const load = async () => {
+      loaded = await prepare(opts);
+      if (!opts.json && !stop.signal.aborted) io.out(banner(run, loaded.backend, loaded.d));
+      return loaded.d;
+    };
     let result: RunResult;
     try {
-      result = await run.train(d, reporter, stop.signal);
+      result = await run.train(load, reporter, stop.signal);
     } catch (err) {
       if (!(err instanceof UnhealthyError)) throw err;
       const Same = err.constructor as typeof UnhealthyError; // said once, in flags, with the way back
       throw new Same(unhealthyLine(err, run.checkpointDir), err.position, err.lastGood, err.suggestedLr);
     }
     result.model.dispose();
-    reportTraining(run, result, { backend, d, stop, io, json: Boolean(opts.json) });
+    reportTraining(run, result, { ...loaded!, stop, io, json: Boolean(opts.json) });
   } finally {
     stop.remove();
     reporter.stop();

@@ -3,7 +3,7 @@
  * through the one door (lib/training/run.ts) on the same data, seed and budget, and becomes
  * a row of a table.
  *
- *   const exercises = new Comparison({ profile: profile.exercise, train: { seed: 1 } }, data, console.log);
+ *   const exercises = new Comparison({ profile: profile.exercise, train: { seed: 1 } }, data, { say: console.log, runs: 15 });
  *   await exercises.run([{ name: '1× 1×1 conv', model: { oneByOneCount: 1 } }]);
  *   exercises.results   // one row per variant that trained; a dead or diverged one is told, not tabulated
  */
@@ -39,10 +39,18 @@ export class Comparison {
   /** The base run's share of the data, fitted to its budget once for every variant (so all see the same images). */
   private fitted?: RunOptions;
 
-  /** `say` receives a line per variant (and the time estimate): `console.log` in a notebook. */
+  /**
+   * `say` receives a line per variant and the time estimate (`console.log` in a notebook);
+   * `runs`, how many variants will be trained in all, lets the estimate give the total.
+   */
   constructor(
-    private readonly base: RunOptions, private readonly data: TrainData, private readonly say: (line: string) => void = () => {},
+    private readonly base: RunOptions, private readonly data: TrainData,
+    private readonly tell: { say?: (line: string) => void; runs?: number } = {},
   ) {}
+
+  private say(line: string): void {
+    this.tell.say?.(line);
+  }
 
   /** Trains each variant in turn; a variant already in the table is not trained again. */
   async run(variants: Variant[]): Promise<void> {
@@ -80,9 +88,10 @@ export class Comparison {
     const trainCount = Math.min(probe.limits.trainLimit ?? this.data.train.count, this.data.train.count);
     const testCount = Math.min(probe.limits.testLimit ?? this.data.test.count, this.data.test.count);
     const budget = probe.budgetSeconds;
-    if (budget === undefined) return (this.fitted = { ...this.base, trainLimit: trainCount, testLimit: testCount, budgetSeconds: undefined });
     const estimate = estimateTraining(probe.config, trainCount, testCount);
-    this.say(`each run: ${describeEstimate(estimate)}`);
+    const runs = this.tell.runs;
+    this.say(`each run: ${describeEstimate(estimate)}${runs ? `; all ${runs}: about ${Math.round((runs * estimate.seconds) / 60)} minutes` : ''}`);
+    if (budget === undefined) return (this.fitted = { ...this.base, trainLimit: trainCount, testLimit: testCount, budgetSeconds: undefined });
     const fit = fitToBudget(estimate, { seconds: budget, whose: "each run's" });
     if (fit.note) this.say(fit.note);
     return (this.fitted = {

@@ -170,15 +170,16 @@ export class TrainingRun {
   }
 
   /**
-   * Trains on the first examples of `data` the run takes: fresh or from its checkpoint,
+   * Trains on the first examples of `data` the run takes (or of what the function gives: the
+   * folder is let go however loading fails): fresh or from its checkpoint,
    * saving after every epoch and, when `signal` stops it, at the step where it stopped. A
    * dead or diverged network stops the run with its error, naming the last good checkpoint.
    * Releases the checkpoint folder when it ends, however it ends.
    */
-  async train(data: TrainData, view: RunView = {}, signal?: AbortSignal): Promise<RunResult> {
+  async train(data: TrainData | (() => Promise<TrainData>), view: RunView = {}, signal?: AbortSignal): Promise<RunResult> {
     try {
       if (this.released) throw new ConfigError('this run has ended; open a new one to train again');
-      const split = this.fitData(data, view);
+      const split = this.fitData(typeof data === 'function' ? await data() : data, view);
       const { model, optimizer } = await this.startingPoint(view);
       const saver = new Saver(this, split, model, optimizer, view);
       try {
@@ -195,7 +196,7 @@ export class TrainingRun {
           optimizer, signal, resume: { epochs: done, partial: this.resumed?.state.partial },
           health: new HealthMonitor(model, this.config.lr, this.options.health),
         });
-        if (history.interrupted) await saver.save(history, history.interrupted);
+        if (history.interrupted && this.progressed(history)) await saver.save(history, history.interrupted);
         const examples = { train: split.train.count, test: split.test.count };
         return { history, model, modelConfig: this.model, examples, saved: saver.last };
       } catch (err) {
@@ -207,6 +208,13 @@ export class TrainingRun {
     } finally {
       this.release();
     }
+  }
+
+  /** Whether `history` went past where the run started (a stop before its first step has nothing new to save). */
+  private progressed(history: TrainHistory): boolean {
+    const start = this.resumed?.state;
+    const at = history.interrupted?.steps ?? 0;
+    return history.epochs.length > (start?.epochsCompleted ?? 0) || at > (start?.steps ?? 0);
   }
 
   /** The run's share of `data`: its limits, and for a fresh run with a budget, what fits it (said through the view). */

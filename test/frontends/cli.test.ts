@@ -510,7 +510,7 @@ test('Ctrl-C mid-epoch 2: exit 130, a checkpoint at that step, one line saying h
   assert.equal(stopped.code, 130, stopped.err);
   const told = JSON.parse(stopped.out) as { command: string; error: { message: string; kind: string }; history?: unknown };
   assert.deepEqual([told.command, told.error.kind, told.history], ['train', 'interrupted', undefined], 'no results for a run that did not finish, only its error');
-  assert.match(told.error.message, /^interrupted: stopped at epoch 2, step 3 of/);
+  assert.match(told.error.message, /^interrupted: stopped at epoch 2, step \d+ of \d+; saved /);
   const last = stopped.err.trimEnd().split('\n').pop()!;
   assert.match(last, new RegExp(`^nin: interrupted: stopped at epoch 2, step (\\d) of 8; saved epoch 1 complete \\+ \\1 steps? of ` +
     `epoch 2 in ${dir}/epoch-0001-step-00000\\1; resume with \`nin train --resume --checkpoint-dir ${dir}\`$`));
@@ -653,5 +653,23 @@ test('an empty path is refused for every option that names one, never taken as t
     const r = await nin(...args);
     assert.equal(r.code, 1, `${args.join(' ')}: ${r.err}`);
     assert.match(oneLine(r.err), /^nin: --(model|checkpoint-dir|data-dir) must /, args.join(' '));
+  }
+});
+
+test('Ctrl-C at any moment of a start leaves no folder holding only nin.lock: it is removed, or holds a checkpoint', async () => {
+  for (const delay of [30, 120, 250, 400, 700]) {
+    const dir = path.join(checkpointDir(), 'fresh');
+    const child = spawn(process.execPath, [path.join(packageRoot(), 'bin', 'nin.js'), 'train', ...longRun, '--checkpoint-dir', dir],
+      { stdio: ['ignore', 'pipe', 'pipe'] });
+    let err = '';
+    child.stderr.on('data', (c) => { err += c; });
+    child.stdout.resume();
+    await new Promise((resolve) => setTimeout(resolve, delay));
+    child.kill('SIGINT');
+    const [code, signal] = await new Promise<[number | null, string | null]>((resolve) => child.on('exit', (c, s) => resolve([c, s])));
+    assert.ok(code === 130 || code === 0 || signal === 'SIGINT', `after ${delay} ms: exit ${code} ${signal}: ${err}`);
+    const left = fs.existsSync(dir) ? fs.readdirSync(dir).sort() : [];
+    assert.ok(left.length === 0 || left.includes('latest.json'), `after ${delay} ms the folder holds ${left.join(', ')}`);
+    assert.ok(!left.includes('nin.lock'), `after ${delay} ms the lock was left behind`);
   }
 });
