@@ -78,6 +78,9 @@ export function oneOf<T extends string>(name: string, value: unknown, allowed: r
 
 /** Rejects keys that are not part of a config, so a typo (`lerningRate`) is not silently ignored. */
 export function knownKeys(part: string, given: object, defaults: object): void {
+  if (given === null || typeof given !== 'object' || Array.isArray(given)) {
+    throw new ConfigError(`the ${part} options must be an object of settings, got ${Array.isArray(given) ? 'an array' : String(given)}`);
+  }
   for (const key of Object.keys(given)) {
     if (!(key in defaults)) {
       throw new ConfigError(`unknown ${part} option "${key}"; known: ${Object.keys(defaults).join(', ')}`);
