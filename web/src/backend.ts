@@ -3,11 +3,15 @@
  * (tfjs-backend-wasm, its .wasm files served from the page's own wasm/ folder), else plain
  * JavaScript. A WebGL that a CPU emulates (SwiftShader, llvmpipe: what a machine without a GPU
  * offers) is far slower than wasm and is passed over. `?backend=webgl|wasm|cpu` forces one.
+ * On wasm the library's own kernels (lib/kernels/wasmConvGrad.ts, wasmShare.ts) are registered,
+ * as the Node backend does.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-webgl';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
+import { registerWasmConvGradients } from '../../lib/kernels/wasmConvGrad';
+import { registerWasmSharing } from '../../lib/kernels/wasmShare';
 
 /** The WebGL renderer's name, or undefined without WebGL. */
 function webglRenderer(): string | undefined {
@@ -29,6 +33,10 @@ export interface Backend { name: string; why: string }
 
 export async function chooseBackend(base: string, forced: string | null): Promise<Backend> {
   setWasmPaths(new URL('wasm/', base).href);
+  // Stock tfjs-backend-wasm cannot train a convnet (no Conv2DBackpropFilter): the library's
+  // wasm gradient kernels (lib/kernels/wasmConvGrad.ts) and its no-copy Identity/Cast, as in Node.
+  registerWasmConvGradients();
+  registerWasmSharing();
   if (forced) {
     try {
       if (await tf.setBackend(forced)) return { name: forced, why: `asked for in the URL (backend=${forced})` };

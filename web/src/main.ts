@@ -695,6 +695,8 @@ const hooks = {
   selectTest,
   update: () => update(false),
   modelSources: () => Object.keys(models),
+  trainLosses: () => [...run.losses],
+  trainBackend: () => workerBackend.name,
 };
 (window as unknown as { ninPage: typeof hooks }).ninPage = hooks;
 hooks.ready = start().catch((err) => {

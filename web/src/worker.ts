@@ -80,6 +80,7 @@ async function train(): Promise<void> {
 self.onmessage = async (e: MessageEvent<ToWorker>) => {
   const m = e.data;
   try {
+    await ready;
     if (m.type === 'stop') {
       run?.controller?.abort();
       return;
@@ -104,5 +105,5 @@ self.onmessage = async (e: MessageEvent<ToWorker>) => {
   }
 };
 
-void chooseBackend(self.location.href, new URL(self.location.href).searchParams.get('backend'))
+const ready = chooseBackend(self.location.href, new URL(self.location.href).searchParams.get('backend'))
   .then((backend) => post({ type: 'ready', backend }));
