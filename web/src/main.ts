@@ -168,7 +168,7 @@ async function setModel(source: Source, write = true): Promise<void> {
   select.value = source;
   $('model-about').textContent = m.about;
   const sizes = mapSizes(m.shape.inputSize);
-  if (!sizes.includes(state.mapSize)) state.mapSize = sizes.find((s) => featureMapSize(s) >= 5) ?? sizes[sizes.length - 1];
+  if (!sizes.includes(state.mapSize)) state.mapSize = sizes[0];
   const ms = $<HTMLSelectElement>('map-size');
   ms.innerHTML = '';
   for (const s of sizes) {
@@ -292,7 +292,8 @@ function showMaps(r: Reading): void {
   $('map-size-note').textContent = own
     ? (r.mapSide === 1 ? `At ${r.mapSize} px each map is a single value: the map is the score.` : '')
     : `NiN is convolutional up to the pooling, so the same weights read the input in a black frame (Fashion-MNIST's background), ` +
-      `${r.mapSize} px in all: the clothes keep their size and the maps get room to show where. The scores here are that reading's.`;
+      `${r.mapSize} px in all: the clothes keep their size and the maps get room to show where. The scores here are that reading's, ` +
+      'and they differ from the prediction above: the network never saw a frame, and the black border draws responses of its own.';
   const max = Math.max(0, ...r.maps.map((mp) => Math.max(...mp)));
   const box = $('maps');
   box.innerHTML = '';
