@@ -113,7 +113,7 @@ export async function startWebServer(options: { root?: string; port?: number; mo
 
 /** `--model DIR` for the page: loaded by the library (checksums verified), checked to be a NiN. */
 export async function loadServedModel(dir: string): Promise<ServedModel> {
-  await selectBackend('cpu', { native: false });
+  await selectBackend();
   const loaded = await loadModelFromDir(dir);
   try {
     const check = checkNinModel(loaded.model);
