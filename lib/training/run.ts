@@ -325,9 +325,14 @@ export function checkRunOptions(options: RunOptions): GivenOptions {
     throw new ConfigError((n, nameOf) => `${n} needs ${nameOf('checkpointDir')}, the folder a run saved its checkpoints in`, 'resume');
   }
   return {
-    train: { ...p?.train, ...options.train }, explicitTrain: { ...options.train }, model: { ...p?.model, ...options.model },
+    train: { ...p?.train, ...given(options.train) }, explicitTrain: given(options.train), model: { ...p?.model, ...given(options.model) },
     limits, checkpointDir: dir === undefined ? undefined : checkRunFolder(dir), mode,
   };
+}
+
+/** The fields of `part` that were given (a field set to undefined leaves the profile's or the default). */
+function given<T extends object>(part: T | undefined): Partial<T> {
+  return Object.fromEntries(Object.entries(part ?? {}).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
 /** The configs of a fresh run: resolved once, the model built for the run's image size and seed. */
