@@ -17,7 +17,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
-import { POOL_RELU_BACKPROP, RELU_BACKPROP } from './native';
+import { POOL_RELU_BACKPROP, RELU_BACKPROP } from './kernelNames';
 
 /** The convolution settings a fused layer runs with. */
 interface ConvSpec {

@@ -33,6 +33,7 @@ import {
   TensorInfo,
 } from '@tensorflow/tfjs-core';
 import { KernelReplacement } from './registry';
+import { POOL_RELU_BACKPROP, RELU_BACKPROP } from './kernelNames';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { packageRoot } from '../storage/paths';
 import { Env, envChoice, envInt, errorSummary, positiveInt } from '../core/validate';
@@ -130,18 +131,9 @@ export function checkNativeEnv(env: Env = process.env): NativeEnv {
 let threadNote: string | undefined;
 
 const BACKEND = 'wasm';
-/**
- * This project's own kernel (no tfjs backend has it): the backward pass of relu(conv + bias)
- * up to the convolution's gradients. Inputs `dy`, `y` (the layer's output); outputs
- * [dz = dy · step(y), db = dz summed over all but the last axis]. See fusedTraining.ts.
- */
-export const RELU_BACKPROP = 'NinReluBackprop';
-/**
- * The same for maxPool(relu(conv + bias)), attrs those of MaxPool: inputs `dy` (the pool's
- * output gradient), `y` (the pool's input); outputs [dz = maxPoolGrad(dy, y) · step(y), db].
- * The same bits as MaxPoolGrad followed by NinReluBackprop, in one pass over y.
- */
-export const POOL_RELU_BACKPROP = 'NinMaxPoolReluBackprop';
+// This project's own kernels (no tfjs backend has them): their names and what they compute are in
+// kernelNames.ts; re-exported for the tests that run them through this module.
+export { POOL_RELU_BACKPROP, RELU_BACKPROP };
 
 const KERNELS = ['Conv2D', 'FusedConv2D', 'Conv2DBackpropInput', 'Conv2DBackpropFilter', 'MaxPool', 'MaxPoolGrad', 'Sum',
   'Relu', 'Step', 'Add', 'Multiply', RELU_BACKPROP, POOL_RELU_BACKPROP] as const;
