@@ -18,16 +18,6 @@ import { trainLoop, TrainData } from '../../lib/training/loop';
 import { FromWorker, RECIPES, ToWorker } from './protocol';
 import { chooseBackend } from './backend';
 
-// lib/training/loop.ts lets the event loop turn between steps with setImmediate, which Node
-// has and browsers do not: the same, from a MessageChannel (a macrotask, not clamped like setTimeout).
-const g = globalThis as unknown as { setImmediate?: (f: () => void) => void };
-if (g.setImmediate === undefined) {
-  const channel = new MessageChannel();
-  const queue: (() => void)[] = [];
-  channel.port1.onmessage = () => queue.shift()?.();
-  g.setImmediate = (f) => { queue.push(f); channel.port2.postMessage(0); };
-}
-
 const post = (m: FromWorker, transfer: Transferable[] = []) => (self as unknown as Worker).postMessage(m, transfer);
 
 let data: TrainData | undefined;
