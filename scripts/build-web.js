@@ -5,7 +5,9 @@
 //
 // - type-checks web/ (web/tsconfig.json) unless --no-check;
 // - bundles web/src/main.ts (the page) and web/src/worker.ts (its training Web Worker) with
-//   esbuild, tfjs and the library's lib/core included: nothing is fetched from elsewhere;
+//   esbuild, tfjs and the library's lib/core and lib/training/loop.ts included: nothing is
+//   fetched from elsewhere, and no Node built-in is stubbed (test/architecture.test.ts checks
+//   that what the worker imports bundles for a browser as it stands);
 // - copies index.html, style.css, web/assets/ (the shipped model and images) and
 //   tfjs-backend-wasm's .wasm files (served from the page's own origin, under wasm/).
 'use strict';
@@ -29,22 +31,6 @@ function copyDir(from, to) {
     else if (entry.isFile()) fs.copyFileSync(a, b);
   }
 }
-
-/**
- * lib/training/loop.ts imports lib/kernels/fusedTraining.ts, which takes two kernel names from
- * lib/kernels/native.ts (the Node addon's loader; it imports node:fs, node:os, node:path and,
- * through lib/storage/paths.ts, node:fs and node:path again). Its functions never run in the
- * browser: those imports alone get empty stand-ins, and any other Node built-in still fails the build.
- */
-const STUBBED_FOR = [path.join('lib', 'kernels', 'native.ts'), path.join('lib', 'storage', 'paths.ts')];
-const nodeStubs = {
-  name: 'node-stubs',
-  setup(build) {
-    build.onResolve({ filter: /^node:(fs|os|path)$/ }, (args) => (STUBBED_FOR.some((f) => args.importer.endsWith(f))
-      ? { path: args.path, namespace: 'node-stub' } : undefined));
-    build.onLoad({ filter: /.*/, namespace: 'node-stub' }, () => ({ contents: 'module.exports = {};', loader: 'js' }));
-  },
-};
 
 async function main() {
   const out = path.resolve(arg('--out', path.join(root, 'dist', 'web')));
@@ -70,7 +56,6 @@ async function main() {
     logLevel: 'warning',
     // lib/core/plots.ts requires vega for its Node-only SVG rendering, which the page never calls.
     external: ['vega', 'vega-lite'],
-    plugins: [nodeStubs],
     define: { 'process.env.NODE_ENV': '"production"' },
   });
   for (const f of ['index.html', 'style.css']) fs.copyFileSync(path.join(web, f), path.join(out, f));

@@ -1,7 +1,8 @@
 /**
  * The library's layers: core ← storage ← kernels ← training ← frontends, each folder importing
  * only from its own and lower ones, no import cycles, nothing done at import time by the
- * index beyond loading modules, and a core that bundles for a browser with no Node built-in.
+ * index beyond loading modules, and a core that bundles for a browser with no Node built-in, as
+ * does every module the web page and its training worker import (the training loop among them).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -71,6 +72,34 @@ test('the core is browser-safe: esbuild bundles it for a browser with no Node bu
   const inputs = Object.keys(result.metafile!.inputs);
   assert.ok(inputs.some((i) => i.endsWith('lib/core/model.ts')), 'the bundle holds the core');
   const nodeOnly = inputs.filter((i) => /^(node:|fs$|path$)/.test(i) || i.includes('/lib/storage/') || i.includes('/lib/kernels/'));
+  assert.deepEqual(nodeOnly, []);
+});
+
+/** The lib/ files that web/src imports (the page, its worker and their helpers), relative to lib/. */
+function webImports(): string[] {
+  const src = path.join(packageRoot(), 'web', 'src');
+  const files = fs.readdirSync(src).filter((f) => f.endsWith('.ts'));
+  const specs = files.flatMap((f) => [...fs.readFileSync(path.join(src, f), 'utf8').matchAll(/from\s+'\.\.\/\.\.\/lib\/([^']+)'/g)]
+    .map((m) => `${m[1]}.ts`));
+  return [...new Set(specs)].sort();
+}
+
+test('what the web page and its worker import from lib bundles for a browser as it stands: no Node built-in, no stand-ins', async () => {
+  const esbuild = await import('esbuild');
+  const imported = webImports();
+  assert.ok(imported.includes('training/loop.ts'), 'the worker imports the training loop');
+  const entry = imported.map((f, i) => `export * as m${i} from './${f.replace(/\.ts$/, '')}';`).join('\n');
+  const result = await esbuild.build({
+    stdin: { contents: entry, resolveDir: lib, loader: 'ts' }, bundle: true, write: false, platform: 'browser',
+    format: 'esm', logLevel: 'silent', metafile: true,
+    // No plugin and no external: a Node built-in anywhere below these modules fails the build.
+    external: [],
+  });
+  const inputs = Object.keys(result.metafile!.inputs);
+  for (const f of ['lib/training/loop.ts', 'lib/kernels/fusedTraining.ts', 'lib/kernels/kernelNames.ts']) {
+    assert.ok(inputs.some((i) => i.endsWith(f)), `the bundle holds ${f}`);
+  }
+  const nodeOnly = inputs.filter((i) => /^(node:|fs$|os$|path$)/.test(i) || i.includes('/lib/storage/') || i.endsWith('lib/kernels/native.ts'));
   assert.deepEqual(nodeOnly, []);
 });
 
