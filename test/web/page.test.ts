@@ -185,6 +185,34 @@ describe('the web page in Chromium', { skip }, () => {
     assert.match(await page.evaluate(() => location.search), /draw=/);
   });
 
+  test('a touch drawing becomes shrinkGrey of the pad, where the finger went', async () => {
+    await page.click('#clear-pad');
+    const pad = await page.$('#pad');
+    const box = await pad.boundingBox();
+    const at = (fx: number, fy: number) => [box.x + box.width * fx, box.y + box.height * fy];
+    // A vertical stroke down the middle, as a finger draws it: pointer events of pointerType 'touch'.
+    await page.evaluate(() => {
+      const kinds = new Set<string>();
+      for (const type of ['pointerdown', 'pointermove', 'pointerup']) {
+        document.getElementById('pad')!.addEventListener(type, (e) => kinds.add((e as PointerEvent).pointerType));
+      }
+      (window as any).padPointerKinds = kinds;
+    });
+    await page.touchscreen.touchStart(...at(0.5, 0.2));
+    for (let i = 1; i <= 8; i++) await page.touchscreen.touchMove(...at(0.5, 0.2 + (0.6 * i) / 8));
+    await page.touchscreen.touchEnd();
+    assert.deepEqual(await page.evaluate(() => [...(window as any).padPointerKinds]), ['touch'], 'the stroke came as touch');
+    const state = await page.evaluate(() => (window as any).ninPage.state());
+    assert.equal(state.input, 'draw');
+    const pixels = Uint8Array.from(await page.evaluate(() => (window as any).ninPage.padPixels()));
+    const grey = shrinkGrey(pixels, 280, 28);
+    const input = await page.evaluate(() => (window as any).ninPage.input());
+    assert.deepEqual(input.grey, Array.from(grey));
+    // Bright down column 14 (rows 6 to 22), dark at the corners and the sides.
+    for (const row of [8, 14, 20]) assert.ok(grey[row * 28 + 14] > 100, `the stroke at row ${row}, column 14: ${grey[row * 28 + 14]}`);
+    for (const [row, col] of [[1, 1], [14, 3], [14, 24], [26, 26]]) assert.equal(grey[row * 28 + col], 0, `nothing at row ${row}, column ${col}`);
+  });
+
   test('an uploaded photo becomes the tensor the library makes of it (inverted when its background is light)', async () => {
     const k = 7;
     const original = test1000.images.slice(k * 784, (k + 1) * 784);
