@@ -42,9 +42,12 @@ export interface TrainData {
   test: FashionMnistSplit;
 }
 
-/** Mean softmax cross-entropy of integer labels `ys` [N] against `logits` [N, classes]. */
-export function crossEntropy(logits: tf.Tensor2D, ys: tf.Tensor1D): tf.Scalar {
-  return tf.tidy(() => tf.losses.softmaxCrossEntropy(tf.oneHot(ys, logits.shape[1]), logits) as tf.Scalar);
+/**
+ * Mean softmax cross-entropy of integer labels `ys` [N] against `logits` [N, classes], with
+ * the targets smoothed by `labelSmoothing` (see TrainConfig.labelSmoothing).
+ */
+export function crossEntropy(logits: tf.Tensor2D, ys: tf.Tensor1D, labelSmoothing = 0): tf.Scalar {
+  return tf.tidy(() => tf.losses.softmaxCrossEntropy(tf.oneHot(ys, logits.shape[1]), logits, undefined, labelSmoothing) as tf.Scalar);
 }
 
 /** Activation memory the wasm backend may spend on one forward/backward pass. */
@@ -143,15 +146,15 @@ export function sgdStep(
  * pieces, the step is dropped (nothing applied, nothing left behind) and undefined returned.
  */
 async function stoppableStep(
-  model: tfl.LayersModel, optimizer: tf.Optimizer, xs: tf.Tensor4D, ys: tf.Tensor1D, microBatchSize: number,
-  stepSeed: StepSeed, signal: AbortSignal | undefined,
+  model: tfl.LayersModel, optimizer: tf.Optimizer, xs: tf.Tensor4D, ys: tf.Tensor1D,
+  how: { microBatchSize: number; seed: StepSeed; labelSmoothing: number; signal?: AbortSignal },
 ): Promise<StepResult | undefined> {
-  const pieces = stepInPieces(model, optimizer, xs, ys, microBatchSize, stepSeed);
+  const pieces = stepInPieces(model, optimizer, xs, ys, how.microBatchSize, how.seed, how.labelSmoothing);
   for (;;) {
     const next = pieces.next();
     if (next.done) return next.value;
     await turnEventLoop();
-    if (signal?.aborted) {
+    if (how.signal?.aborted) {
       pieces.return(undefined as never); // runs its finally: the gradients so far are freed
       return undefined;
     }
@@ -161,7 +164,7 @@ async function stoppableStep(
 /** The step itself: yields after every piece but the last (see {@link sgdStep}); stopped early, it frees its gradients. */
 function* stepInPieces(
   model: tfl.LayersModel, optimizer: tf.Optimizer, xs: tf.Tensor4D, ys: tf.Tensor1D, microBatchSize: number,
-  stepSeed?: StepSeed,
+  stepSeed?: StepSeed, labelSmoothing = 0,
 ): Generator<void, StepResult, void> {
   const n = xs.shape[0];
   const variables = model.trainableWeights.map((w) => w.read() as tf.Variable);
@@ -176,7 +179,7 @@ function* stepInPieces(
         for (const layer of dropouts) layer.seed = seed;
       }
       try {
-        addPiece(sum, pieceGradients(model, variables, xs, ys, start, size));
+        addPiece(sum, pieceGradients(model, variables, xs, ys, { start, size, labelSmoothing }));
       } finally {
         for (const layer of dropouts) layer.seed = undefined;
       }
@@ -191,7 +194,8 @@ function* stepInPieces(
 
 /** The loss (weighted by the piece's share of the batch), its counts, and the gradients of examples start..start+size. */
 function pieceGradients(
-  model: tfl.LayersModel, variables: tf.Variable[], xs: tf.Tensor4D, ys: tf.Tensor1D, start: number, size: number,
+  model: tfl.LayersModel, variables: tf.Variable[], xs: tf.Tensor4D, ys: tf.Tensor1D,
+  { start, size, labelSmoothing }: { start: number; size: number; labelSmoothing: number },
 ): { value: tf.Scalar; grads: tf.NamedTensorMap; right: tf.Scalar; spread: tf.Scalar } {
   const n = xs.shape[0];
   let right: tf.Scalar | undefined;
@@ -203,7 +207,7 @@ function pieceGradients(
       const logits = trainingForward(model, xb) as tf.Tensor2D; // [b, classes]
       right = tf.keep(countCorrect(logits, yb));
       spread = tf.keep(logitSpread(logits));
-      return tf.mul(crossEntropy(logits, yb), size / n) as tf.Scalar;
+      return tf.mul(crossEntropy(logits, yb, labelSmoothing), size / n) as tf.Scalar;
     }, variables);
   });
   return { ...piece, right: right!, spread: spread! };
@@ -341,7 +345,8 @@ class Loop {
       let result: StepResult | undefined;
       try {
         const seed = { seed: config.seed, epoch: start.epoch, step: batch };
-        result = await stoppableStep(this.model, options.optimizer, xs, ys, this.microBatchSize, seed, options.signal);
+        result = await stoppableStep(this.model, options.optimizer, xs, ys,
+          { microBatchSize: this.microBatchSize, seed, labelSmoothing: config.labelSmoothing, signal: options.signal });
       } finally {
         tf.dispose([xs, ys]);
       }

@@ -38,10 +38,10 @@ function assertConfigError(fn: () => unknown, pattern: RegExp): void {
 
 test("resolveTrainConfig: the chapter's defaults", () => {
   assert.deepEqual(resolveTrainConfig(),
-    { numEpochs: 5, optimizer: 'sgd', lr: 0.1, lrSchedule: 'constant', warmupSteps: 0, momentum: 0, classBlockMargin: 0, batchSize: 128, resize: 224, seed: 0, microBatchSize: undefined });
+    { numEpochs: 5, optimizer: 'sgd', lr: 0.1, lrSchedule: 'constant', warmupSteps: 0, momentum: 0, classBlockMargin: 0, labelSmoothing: 0, batchSize: 128, resize: 224, seed: 0, microBatchSize: undefined });
   assert.deepEqual(TRAIN_DEFAULTS, resolveTrainConfig());
   assert.deepEqual(resolveTrainConfig({ lr: 0.05, resize: 67, numEpochs: undefined }),
-    { numEpochs: 5, optimizer: 'sgd', lr: 0.05, lrSchedule: 'constant', warmupSteps: 0, momentum: 0, classBlockMargin: 0, batchSize: 128, resize: 67, seed: 0, microBatchSize: undefined },
+    { numEpochs: 5, optimizer: 'sgd', lr: 0.05, lrSchedule: 'constant', warmupSteps: 0, momentum: 0, classBlockMargin: 0, labelSmoothing: 0, batchSize: 128, resize: 67, seed: 0, microBatchSize: undefined },
     'undefined keeps the default');
 });
 
@@ -55,6 +55,8 @@ test('resolveTrainConfig rejects bad options, naming them', () => {
   assertConfigError(() => resolveTrainConfig({ numEpochs: 0 }), /numEpochs must be an integer >= 1, got 0/);
   assertConfigError(() => resolveTrainConfig({ resize: 66 }), /resize must be an integer of at least 67 px.*got 66/);
   assertConfigError(() => resolveTrainConfig({ seed: -1 }), /seed must be an integer >= 0, got -1/);
+  assertConfigError(() => resolveTrainConfig({ labelSmoothing: 1 }), /labelSmoothing must be a number in \[0, 1\), got 1/);
+  assertConfigError(() => resolveTrainConfig({ labelSmoothing: -0.1 }), /labelSmoothing must be a number in \[0, 1\), got -0.1/);
   assertConfigError(() => resolveTrainConfig({ learningRate: 0.1 } as never), /unknown training option "learningRate"; known: .*lr/);
 });
 
@@ -226,6 +228,21 @@ test('crossEntropy: ln(10) for uniform logits, and a hand-computed case', () => 
   assert.ok(Math.abs(mixed.dataSync()[0] - expected) < 1e-6, `${mixed.dataSync()[0]} vs ${expected}`);
 
   tf.dispose([uniform, ys, loss, logits, labels, mixed]);
+  assert.equal(tf.memory().numTensors, start);
+});
+
+test('crossEntropy with label smoothing: the targets become 1 − ε + ε/K and ε/K', () => {
+  const start = tf.memory().numTensors;
+  // Logits (1, 2, 3), label 2, ε = 0.3, K = 3: targets (0.1, 0.1, 0.8) against log-softmax.
+  const logits = tf.tensor2d([[1, 2, 3]]);
+  const labels = tf.tensor1d([2], 'int32');
+  const logZ = Math.log(Math.exp(1) + Math.exp(2) + Math.exp(3));
+  const expected = -(0.1 * (1 - logZ) + 0.1 * (2 - logZ) + 0.8 * (3 - logZ));
+  const smoothed = crossEntropy(logits, labels, 0.3);
+  assert.ok(Math.abs(smoothed.dataSync()[0] - expected) < 1e-6, `${smoothed.dataSync()[0]} vs ${expected}`);
+  const plain = crossEntropy(logits, labels, 0);
+  assert.ok(Math.abs(plain.dataSync()[0] - (logZ - 3)) < 1e-6, 'ε = 0 is the plain loss');
+  tf.dispose([logits, labels, smoothed, plain]);
   assert.equal(tf.memory().numTensors, start);
 });
 
