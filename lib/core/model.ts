@@ -28,10 +28,12 @@ export interface NinConfig {
   /** `gap`: global average pooling (the chapter); `dense`: flatten + a dense layer (an exercise). @default 'gap' */
   head: 'gap' | 'dense';
   /**
-   * How the convolution kernels start: `glorot` (Xavier uniform, variance 2 / (fan in + fan
-   * out); d2l's choice) or `he` (He et al. 2015, uniform with variance 2 / fan in, made for
-   * ReLU: each layer keeps the size of its input signal, where Glorot's shrinks it layer by
-   * layer through NiN's twelve ReLU convolutions). Biases start at 0 either way. @default 'glorot'
+   * How the weights start: `glorot` (Xavier uniform kernels, variance 2 / (fan in + fan out),
+   * zero biases: the book's MXNet code), `he` (He et al. 2015: uniform kernels with variance
+   * 2 / fan in, made for ReLU, so each layer keeps the size of its input signal where Glorot's
+   * shrinks it through NiN's twelve ReLU convolutions; zero biases), or `d2l-torch` (what d2l's
+   * PyTorch code does: Glorot kernels, and PyTorch's default biases, uniform in ±1/√(fan in),
+   * fan in = kernel height × width × input channels). @default 'glorot'
    */
   init: KernelInit;
   /**
@@ -47,7 +49,7 @@ export interface NinConfig {
   seed?: number;
 }
 
-export const KERNEL_INITS = ['glorot', 'he'] as const;
+export const KERNEL_INITS = ['glorot', 'he', 'd2l-torch'] as const;
 export type KernelInit = (typeof KERNEL_INITS)[number];
 
 export const NIN_DEFAULTS: Readonly<NinConfig> = Object.freeze({
@@ -108,16 +110,31 @@ export interface NinBlockOptions {
   init?: KernelInit;
   /** Initialiser seed; each layer derives its own from it. */
   seed?: number;
-  /** Starting value of every bias in the block. @default 0 */
+  /** Starting value of every bias in the block; undefined: the init's (0, or drawn for `d2l-torch`). @default undefined */
   bias?: number;
+  /** Channels of the block's input (from `inputShape` when given); `d2l-torch` sizes its biases by it. @default 1 */
+  inputChannels?: number;
+}
+
+type Initializer = ReturnType<typeof tfl.initializers.heUniform>;
+
+/**
+ * The kernel initialiser `init` names, seeded when `seed` is given. All are uniform: tfjs's
+ * normal initialisers take a seed of 0 for "no seed" and would draw fresh weights.
+ */
+export function kernelInitializer(init: KernelInit, seed?: number): Initializer {
+  return init === 'he' ? tfl.initializers.heUniform({ seed }) : tfl.initializers.glorotUniform({ seed });
 }
 
 /**
- * The kernel initialiser `init` names, seeded when `seed` is given. Both are uniform: tfjs's
- * normal initialisers take a seed of 0 for "no seed" and would draw fresh weights.
+ * The bias initialiser: the constant `bias` when given, else the init's: zeros, or for
+ * `d2l-torch` PyTorch's default, uniform in ±1/√fanIn (seeded when `seed` is given).
  */
-export function kernelInitializer(init: KernelInit, seed?: number): ReturnType<typeof tfl.initializers.heUniform> {
-  return init === 'he' ? tfl.initializers.heUniform({ seed }) : tfl.initializers.glorotUniform({ seed });
+export function biasInitializer(init: KernelInit, fanIn: number, bias?: number, seed?: number): Initializer | 'zeros' {
+  if (bias !== undefined && bias !== 0) return tfl.initializers.constant({ value: bias });
+  if (init !== 'd2l-torch') return 'zeros';
+  const bound = 1 / Math.sqrt(fanIn);
+  return tfl.initializers.randomUniform({ minval: -bound, maxval: bound, seed });
 }
 
 /**
@@ -129,11 +146,12 @@ export function ninBlock(
   filters: number, kernelSize: number, strides: number, padding: 'valid' | 'same',
   options: NinBlockOptions = {},
 ): tfl.layers.Layer[] {
-  const { oneByOneCount = 2, oneByOneKernel = 1, name, inputShape, init = 'glorot', seed, bias = 0 } = options;
+  const { oneByOneCount = 2, oneByOneKernel = 1, name, inputShape, init = 'glorot', seed, bias } = options;
+  const inputChannels = inputShape?.[2] ?? options.inputChannels ?? 1;
   const conv = (k: number, s: number, pad: 'valid' | 'same', i: number, first: boolean) => tfl.layers.conv2d({
     filters, kernelSize: k, strides: s, padding: pad, activation: 'relu',
     kernelInitializer: kernelInitializer(init, seed === undefined ? undefined : deriveSeed(seed, i)),
-    biasInitializer: bias === 0 ? 'zeros' : tfl.initializers.constant({ value: bias }),
+    biasInitializer: biasInitializer(init, k * k * (first ? inputChannels : filters), bias, seed === undefined ? undefined : deriveSeed(seed, i, 1)),
     name: name ? `${name}_conv${i}` : undefined,
     ...(first && inputShape ? { inputShape } : {}),
   });
@@ -156,25 +174,25 @@ export function nin(partial: Partial<NinConfig> = {}): tfl.Sequential {
   const c = resolveNinConfig(partial);
   // Hashed, not added: with seed + offset, run seed 1's layers would reuse run seed 0's.
   const seedFor = (i: number) => (c.seed === undefined ? undefined : deriveSeed(c.seed, i));
-  const block = (i: number, filters: number, k: number, s: number, pad: 'valid' | 'same') =>
+  const block = (i: number, filters: number, k: number, s: number, pad: 'valid' | 'same', inputChannels: number) =>
     ninBlock(filters, k, s, pad, {
       oneByOneCount: c.oneByOneCount, oneByOneKernel: c.oneByOneKernel, name: `block${i}`, init: c.init, seed: seedFor(i),
-      bias: i === 4 ? c.classBlockBias : 0,
+      bias: i === 4 ? c.classBlockBias : undefined, inputChannels,
       inputShape: i === 1 ? [c.inputSize, c.inputSize, c.inputChannels] : undefined,
     });
   const pool = (i: number) => tfl.layers.maxPooling2d({ poolSize: 3, strides: 2, padding: 'valid', name: `pool${i}` });
 
   const model = tfl.sequential({ name: 'nin' });
   const add = (layers: tfl.layers.Layer[]) => layers.forEach((l) => model.add(l));
-  add(block(1, 96, 11, 4, 'valid')); // 224 → 54
+  add(block(1, 96, 11, 4, 'valid', c.inputChannels)); // 224 → 54
   add([pool(1)]); //                   54 → 26
-  add(block(2, 256, 5, 1, 'same')); // 26 → 26
+  add(block(2, 256, 5, 1, 'same', 96)); // 26 → 26
   add([pool(2)]); //                   26 → 12
-  add(block(3, 384, 3, 1, 'same')); // 12 → 12
+  add(block(3, 384, 3, 1, 'same', 256)); // 12 → 12
   add([pool(3)]); //                   12 → 5
   // No seed here: tfjs-layers would reuse one seed for every step, freezing the dropout mask.
   add([tfl.layers.dropout({ rate: c.dropout, name: 'dropout' })]);
-  add(block(4, c.numClasses, 3, 1, 'same')); // 5 → 5, channels = classes
+  add(block(4, c.numClasses, 3, 1, 'same', 384)); // 5 → 5, channels = classes
   if (c.head === 'gap') {
     // Global average pooling the chapter's way: one window as large as the feature map
     // (5×5 at 224 px), then flatten. [N, 5, 5, C] → [N, 1, 1, C] → [N, C]
@@ -182,9 +200,11 @@ export function nin(partial: Partial<NinConfig> = {}): tfl.Sequential {
     add([tfl.layers.averagePooling2d({ poolSize: side, strides: side, name: 'global_avg_pool' }),
       tfl.layers.flatten({ name: 'flatten' })]);
   } else {
+    const fanIn = featureMapSize(c.inputSize) ** 2 * c.numClasses; // the flattened class block
     add([tfl.layers.flatten({ name: 'flatten' }), tfl.layers.dense({
       units: c.numClasses, name: 'dense',
       kernelInitializer: kernelInitializer(c.init, seedFor(5)),
+      biasInitializer: biasInitializer(c.init, fanIn, undefined, c.seed === undefined ? undefined : deriveSeed(c.seed, 5, 1)),
     })]);
   }
   return model;

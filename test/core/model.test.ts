@@ -201,7 +201,7 @@ test("init 'he': seeded, reproducible, and each layer's kernel has variance 2 / 
     a.dispose();
     b.dispose();
   }
-  assertConfigError(() => resolveNinConfig({ init: 'xavier' as never }), /init must be one of glorot, he, got "xavier"/);
+  assertConfigError(() => resolveNinConfig({ init: 'xavier' as never }), /init must be one of glorot, he, d2l-torch, got "xavier"/);
 });
 
 test('resolveNinConfig rejects bad options with one-line messages', () => {
@@ -301,6 +301,29 @@ test('weights are Glorot (Xavier) uniform, biases zero', () => {
     assert.ok(Math.abs(sum / values.length) < 0.05 * limit, 'centred on zero');
     assert.ok(b.dataSync().every((v) => v === 0), 'biases start at zero');
   });
+});
+
+test("init 'd2l-torch': Glorot kernels as 'glorot', biases uniform in ±1/√(fan in), seeded; classBlockBias still sets the class block's", () => {
+  const torch = nin({ inputSize: 67, seed: 5, init: 'd2l-torch' });
+  const glorot = nin({ inputSize: 67, seed: 5 });
+  const again = nin({ inputSize: 67, seed: 5, init: 'd2l-torch' });
+  const fanIns: Record<string, number> = { block1_conv0: 121, block1_conv1: 96, block2_conv0: 25 * 96, block3_conv0: 9 * 256, block4_conv0: 9 * 384, block4_conv2: 10 };
+  for (const [name, fanIn] of Object.entries(fanIns)) {
+    const [w, b] = torch.getLayer(name).getWeights();
+    assert.deepEqual(Array.from(w.dataSync()), Array.from(glorot.getLayer(name).getWeights()[0].dataSync()), `${name}: Glorot kernel`);
+    const bias = Array.from(b.dataSync());
+    const bound = 1 / Math.sqrt(fanIn);
+    assert.ok(bias.every((v) => Math.abs(v) <= bound), `${name}: within ±${bound}`);
+    assert.ok(Math.max(...bias.map(Math.abs)) > 0.5 * bound, `${name}: spread over the range, not zero`);
+    assert.deepEqual(bias, Array.from(again.getLayer(name).getWeights()[1].dataSync()), `${name}: the seed decides`);
+  }
+  const b1 = Array.from(torch.getLayer('block1_conv0').getWeights()[1].dataSync());
+  const b2 = Array.from(torch.getLayer('block1_conv1').getWeights()[1].dataSync());
+  assert.notDeepEqual(b1.slice(0, 10), b2.slice(0, 10), 'each layer draws its own');
+  const lifted = nin({ inputSize: 67, seed: 5, init: 'd2l-torch', classBlockBias: 0.1 });
+  assert.ok(Array.from(lifted.getLayer('block4_conv1').getWeights()[1].dataSync()).every((v) => v === Math.fround(0.1)));
+  assert.throws(() => nin({ init: 'torch' as never }), /init must be one of glorot, he, d2l-torch, got "torch"/);
+  [torch, glorot, again, lifted].forEach((m) => m.dispose());
 });
 
 // ---------------------------------------------------------------------------------------------
