@@ -1,56 +1,30 @@
 /**
- * The `nin` command line: `nin shapes`, `nin train`, `nin eval`, `nin data`, `nin bench`.
+ * The `nin` command line: `nin shapes`, `nin train`, `nin time-to-accuracy`, `nin eval`, `nin data`, `nin bench`.
  *
  * Human-readable output goes to stdout, progress to stderr. With `--json` each command
  * prints exactly one JSON object on stdout and nothing else there. Errors are one line on
  * stderr and a non-zero exit; `--debug` adds the stack trace.
  */
-import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { BACKEND_CHOICES, BackendInfo, selectBackend } from '../kernels/backend';
+import { Command, CommanderError } from 'commander';
+import { BackendInfo, selectBackend } from '../kernels/backend';
 import { numBatches } from '../core/fashionMnist';
 import { FashionMnist, loadFashionMnist } from '../storage/fashionMnistFiles';
-import { countParams, formatLayerSummary, KernelInit, layerSummary, nin, NIN_DEFAULTS } from '../core/model';
+import { countParams, formatLayerSummary, layerSummary, nin, NIN_DEFAULTS } from '../core/model';
 import { BENCH_DEFAULTS, benchmark, checkBenchFits, checkForwardFits, forwardBatchLimit } from '../training/benchmark';
-import { LrSchedule, OptimizerName, TRAIN_DEFAULTS } from '../core/trainConfig';
-import { PROFILE_NAMES, ProfileName, PROFILES } from '../training/profiles';
 import { describePosition, finalMetrics, formatFinalMetrics } from '../core/history';
 import { CONSTANT_OUTPUT_WARNING, evaluateModel, formatEvaluation, modelInputSize } from '../core/evaluate';
-import { beyondExact, ConfigError, errorSummary } from '../core/validate';
+import { ConfigError, errorSummary } from '../core/validate';
 import { UnhealthyError } from '../core/health';
 import { loadModelFromDir } from '../storage/checkpoint';
 import { describeRun, RunOptions, RunResult, TrainingRun } from '../training/run';
 import { Io, trainReporter } from './reporter';
-import { StopReason, StopWatch, watchStopSignals } from './stopSignals';
+import { EXIT_INTERRUPTED, Interrupted, StopReason, StopWatch, watchStopSignals } from './stopSignals';
 import { addWeb } from './web';
+import { addRecipeOptions, backendOption, FLAGS, intArg, RecipeOpts, recipeOptions } from './flags';
+import { addTimeToAccuracy } from './timeToAccuracyCommand';
 import { FileError, fsReason, userFsCode } from '../storage/files';
 
 export type { Io } from './reporter';
-
-/** Training was stopped from outside (after saving what it could); exits like a shell would. */
-class Interrupted extends Error {
-  override name = 'Interrupted';
-  constructor(message: string, readonly exitCode: number) {
-    super(message);
-  }
-}
-
-/** The exit status of a process stopped by SIGINT (128 + 2). */
-const EXIT_INTERRUPTED = 130;
-
-function intArg(value: string): number {
-  const text = value.trim();
-  if (!/^[+-]?\d+$/.test(text)) throw new InvalidArgumentError('expected an integer.');
-  const n = Number(text);
-  // Past 2^53 the digits would be rounded (9007199254740993 reads as ...992): refuse, not round.
-  if (!Number.isSafeInteger(n)) throw new InvalidArgumentError(`${text} is ${beyondExact(n)}.`);
-  return n;
-}
-
-function numberArg(value: string): number {
-  const n = Number(value);
-  if (value.trim() === '' || Number.isNaN(n)) throw new InvalidArgumentError('expected a number.');
-  return n;
-}
 
 const processIo: Io = {
   out: (t) => process.stdout.write(t),
@@ -104,11 +78,8 @@ async function data(opts: { dataDir?: string; json?: boolean }, io: Io) {
     `${d.train.height}×${d.train.width} px, labels 0–9\n`);
 }
 
-interface TrainOpts {
-  epochs?: number; optimizer?: string; lr?: number; lrSchedule?: string; warmupSteps?: number; init?: string; momentum?: number;
-  classBlockBias?: number; classBlockMargin?: number;
-  batchSize?: number; resize?: number; seed?: number; trainLimit?: number; testLimit?: number; backend?: string; dataDir?: string;
-  oneByOne: number; json?: boolean; checkpointDir?: string; resume?: boolean; profile?: string;
+interface TrainOpts extends RecipeOpts {
+  backend?: string; dataDir?: string; json?: boolean; checkpointDir?: string; resume?: boolean;
 }
 
 /** How to continue a run saved in `dir`, as a command the user can paste. */
@@ -116,20 +87,7 @@ const resumeCommand = (dir: string) => `nin train --resume --checkpoint-dir ${di
 
 /** The run's options as the library takes them: only what the user gave (undefined: the default, or the checkpoint's). */
 function runOptions(opts: TrainOpts, oneByOneGiven: boolean): RunOptions {
-  return {
-    train: {
-      numEpochs: opts.epochs, optimizer: opts.optimizer as OptimizerName | undefined, lr: opts.lr,
-      lrSchedule: opts.lrSchedule as LrSchedule | undefined, warmupSteps: opts.warmupSteps, momentum: opts.momentum,
-      classBlockMargin: opts.classBlockMargin,
-      batchSize: opts.batchSize, resize: opts.resize, seed: opts.seed,
-    },
-    model: {
-      oneByOneCount: oneByOneGiven ? opts.oneByOne : undefined, init: opts.init as KernelInit | undefined,
-      classBlockBias: opts.classBlockBias,
-    },
-    profile: opts.profile as ProfileName | undefined, trainLimit: opts.trainLimit, testLimit: opts.testLimit,
-    checkpointDir: opts.checkpointDir, resume: opts.resume ? 'always' : 'never',
-  };
+  return { ...recipeOptions(opts, oneByOneGiven), checkpointDir: opts.checkpointDir, resume: opts.resume ? 'always' : 'never' };
 }
 
 /** What is about to happen, before the first step. */
@@ -291,9 +249,6 @@ async function bench(opts: { resize?: number; batchSize?: number; steps?: number
 /** Runs a command's work, catching what it throws for main() to report. */
 type Runner = (work: () => Promise<void>) => Promise<void>;
 
-const backendOption = () => new Option('--backend <name>', 'tfjs backend (default: $NIN_BACKEND, else auto)')
-  .choices(BACKEND_CHOICES as unknown as string[]);
-
 function program(io: Io, run: Runner): Command {
   const cmd = new Command('nin')
     .description('Network in Network (Dive into Deep Learning, chapter NiN) on TensorFlow.js')
@@ -306,7 +261,7 @@ function program(io: Io, run: Runner): Command {
     })
     .exitOverride()
     .showHelpAfterError(false);
-  for (const add of [addShapes, addTrain, addEval, addBench, addData, addWeb]) add(cmd, io, run);
+  for (const add of [addShapes, addTrain, addTimeToAccuracy, addEval, addBench, addData, addWeb]) add(cmd, io, run);
   return cmd;
 }
 
@@ -321,25 +276,8 @@ function addShapes(cmd: Command, io: Io, run: Runner): void {
 }
 
 function addTrain(cmd: Command, io: Io, run: Runner): void {
-  cmd.command('train')
-    .description('train NiN on Fashion-MNIST and report loss, accuracy and speed')
-    .addOption(new Option('--profile <name>', "start from a notebook profile's settings (the flags below override them)")
-      .choices(PROFILE_NAMES as unknown as string[]))
-    .option('--epochs <n>', `passes over the training set (default ${TRAIN_DEFAULTS.numEpochs})`, intArg)
-    .option('--optimizer <name>', `sgd (the chapter's), or adam: try --lr 0.001 with it (default ${TRAIN_DEFAULTS.optimizer})`)
-    .option('--lr <x>', `learning rate (default ${TRAIN_DEFAULTS.lr})`, numberArg)
-    .option('--lr-schedule <name>', `constant, or cosine: decay from --lr towards 0 over the run (default ${TRAIN_DEFAULTS.lrSchedule})`)
-    .option('--warmup-steps <n>', `steps of linear learning-rate warm-up before the schedule (default ${TRAIN_DEFAULTS.warmupSteps})`, intArg)
-    .option('--init <name>', `kernel initialisation: glorot (d2l's) or he, made for ReLU (default ${NIN_DEFAULTS.init})`)
-    .option('--class-block-bias <b>', `starting bias of the last block, whose channels are the classes (the cpu recipe: ${PROFILES.cpu.model.classBlockBias}; default ${NIN_DEFAULTS.classBlockBias})`, numberArg)
-    .option('--class-block-margin <m>', `before the first step, lift the last block's biases so that every class channel is at least m on the first 256 training images (the cpu recipe: ${PROFILES.cpu.train.classBlockMargin}; default ${TRAIN_DEFAULTS.classBlockMargin})`, numberArg)
-    .option('--momentum <m>', `SGD momentum in [0, 1), 0 for plain SGD; sgd only (default ${TRAIN_DEFAULTS.momentum})`, numberArg)
-    .option('--batch-size <n>', `examples per step (default ${TRAIN_DEFAULTS.batchSize})`, intArg)
-    .option('--resize <px>', `image side fed to the network, at least 67 (default ${TRAIN_DEFAULTS.resize})`, intArg)
-    .option('--train-limit <n>', 'use only the first n training examples', intArg)
-    .option('--test-limit <n>', 'use only the first n test examples', intArg)
-    .option('--one-by-one <n>', 'follow-up 1×1 convolutions per block (0–3)', intArg, NIN_DEFAULTS.oneByOneCount)
-    .option('--seed <n>', `seed for initialisation and shuffling (default ${TRAIN_DEFAULTS.seed})`, intArg)
+  addRecipeOptions(cmd.command('train')
+    .description('train NiN on Fashion-MNIST and report loss, accuracy and speed'))
     .option('--data-dir <dir>', 'directory with the four Fashion-MNIST files')
     .addOption(backendOption())
     .option('--checkpoint-dir <dir>', 'save a checkpoint there after every epoch (and on Ctrl-C)')
@@ -379,14 +317,6 @@ function addData(cmd: Command, io: Io, run: Runner): void {
     .option('--json', 'print one JSON object')
     .action((opts) => run(() => data(opts, io)));
 }
-
-/** Config field → the flag that sets it, so errors name what the user typed. */
-const FLAGS: Record<string, string> = {
-  numEpochs: '--epochs', lr: '--lr', batchSize: '--batch-size', resize: '--resize', seed: '--seed',
-  trainLimit: '--train-limit', testLimit: '--test-limit', oneByOneCount: '--one-by-one', steps: '--steps',
-  dataDir: '--data-dir', backend: '--backend', checkpointDir: '--checkpoint-dir', momentum: '--momentum',
-  lrSchedule: '--lr-schedule', optimizer: '--optimizer', warmupSteps: '--warmup-steps', init: '--init', classBlockBias: '--class-block-bias', classBlockMargin: '--class-block-margin', resume: '--resume', modelDir: '--model', profile: '--profile',
-};
 
 /**
  * The one line an error becomes: a user's error (a bad option, a damaged file, a full disk,

@@ -20,6 +20,17 @@ const SIGNALS: Record<'SIGINT' | 'SIGTERM' | 'SIGHUP', StopReason> = {
   SIGHUP: { what: 'SIGHUP', exitCode: 129 },
 };
 
+/** The exit status of a process stopped by SIGINT (128 + 2). */
+export const EXIT_INTERRUPTED = 130;
+
+/** Work was stopped from outside (after saving what it could); the command exits like a shell would. */
+export class Interrupted extends Error {
+  override name = 'Interrupted';
+  constructor(message: string, readonly exitCode: number) {
+    super(message);
+  }
+}
+
 /** How often the parent process is looked for. */
 const PARENT_POLL_MS = 250;
 

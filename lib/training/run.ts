@@ -287,7 +287,7 @@ export interface GivenOptions {
 }
 
 /** A profile's settings by name (or as given). */
-function profileSettings(profile: RunOptions['profile']): RunSettings | undefined {
+export function profileSettings(profile: RunOptions['profile']): RunSettings | undefined {
   if (profile === undefined || typeof profile === 'object') return profile;
   if (!Object.keys(PROFILES).includes(profile)) {
     throw new ConfigError((n) => `${n} must be one of ${Object.keys(PROFILES).join(', ')}, got ${JSON.stringify(profile)}`, 'profile');
