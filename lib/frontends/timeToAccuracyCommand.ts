@@ -12,7 +12,7 @@ import { positiveInt } from '../core/validate';
 import { loadFashionMnist } from '../storage/fashionMnistFiles';
 import { timeToAccuracy, TimeToAccuracy, TIME_TO_ACCURACY_DEFAULTS, resolveTimeToAccuracyConfig } from '../training/timeToAccuracy';
 import type { TrainData } from '../training/loop';
-import type { RunOptions } from '../training/run';
+import { RunOptions, TrainingRun } from '../training/run';
 import { addRecipeOptions, backendOption, FLAGS, intArg, numberArg, RecipeOpts, recipeOptions } from './flags';
 import type { Io } from './reporter';
 import { EXIT_INTERRUPTED, Interrupted, watchStopSignals } from './stopSignals';
@@ -22,7 +22,7 @@ interface Opts extends RecipeOpts {
 }
 
 /** One seed's outcome: measured, or the health check's verdict. */
-type SeedRun = { seed: number } & ({ outcome: 'measured'; result: TimeToAccuracy } | { outcome: 'unhealthy'; message: string });
+export type SeedRun = { seed: number } & ({ outcome: 'measured'; result: TimeToAccuracy } | { outcome: 'unhealthy'; message: string });
 
 /** Adds `nin time-to-accuracy` to the command line. */
 export function addTimeToAccuracy(cmd: Command, io: Io, run: (work: () => Promise<void>) => Promise<void>): void {
@@ -44,6 +44,7 @@ async function timeToAccuracyCommand(opts: Opts, io: Io, oneByOneGiven: boolean)
   const runCount = positiveInt('runs', opts.runs ?? 1);
   const options: RunOptions = { ...recipeOptions(opts, oneByOneGiven), profile: (opts.profile ?? 'cpu') as RunOptions['profile'] };
   const firstSeed = opts.seed ?? TRAIN_DEFAULTS.seed;
+  TrainingRun.open(options).release(); // every recipe setting checked before the backend and the data load
   const stop = watchStopSignals((line) => io.err(`nin: ${line}\n`));
   try {
     const backend = await selectBackend(opts.backend);
