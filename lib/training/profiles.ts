@@ -108,20 +108,28 @@ export function chooseProfile(backend: BackendInfo, env: NodeJS.ProcessEnv = pro
 }
 
 /**
- * A one-line description: "cpu profile: 6 epochs at 67 px, batch 64, adam lr 0.001 (cosine
- * decay, 300 warm-up steps), he init, all examples".
+ * A recipe in words: "6 epochs at 67 px, batch 64, adam lr 0.001 (cosine decay, 300 warm-up
+ * steps, class block lifted to 0.5), class-block bias 0.1". Settings at their defaults are
+ * left out; `describeProfile` and the command line's banner both say a recipe this way.
  */
-export function describeProfile(p: Pick<Profile, 'name' | 'model' | 'trainLimit' | 'testLimit'> & { train: Partial<TrainConfig> }): string {
-  const t = p.train;
-  const limits = p.trainLimit === undefined ? 'all examples' : `${p.trainLimit} training / ${p.testLimit} test examples`;
+export function describeRecipe(t: Partial<TrainConfig>, m: Partial<NinConfig>): string {
   const momentum = t.momentum ? ` with momentum ${t.momentum}` : '';
   const shape = [
     ...(t.lrSchedule !== undefined && t.lrSchedule !== 'constant' ? [`${t.lrSchedule} decay`] : []),
     ...(t.warmupSteps ? [`${t.warmupSteps} warm-up steps`] : []),
     ...(t.classBlockMargin ? [`class block lifted to ${t.classBlockMargin}`] : []),
+    ...(t.labelSmoothing ? [`label smoothing ${t.labelSmoothing}`] : []),
   ];
   const schedule = shape.length > 0 ? ` (${shape.join(', ')})` : '';
-  const init = `${p.model.init ? `, ${p.model.init} init` : ''}${p.model.classBlockBias ? `, class-block bias ${p.model.classBlockBias}` : ''}`;
-  return `${p.name} profile: ${t.numEpochs} epoch${t.numEpochs === 1 ? '' : 's'} at ${t.resize} px, ` +
-    `batch ${t.batchSize}, ${t.optimizer ?? 'sgd'} lr ${t.lr}${schedule}${momentum}${init}, ${limits}`;
+  const init = `${m.init && m.init !== 'glorot' ? `, ${m.init} init` : ''}${m.classBlockBias ? `, class-block bias ${m.classBlockBias}` : ''}`;
+  return `${t.numEpochs} epoch${t.numEpochs === 1 ? '' : 's'} at ${t.resize} px, ` +
+    `batch ${t.batchSize}, ${t.optimizer ?? 'sgd'} lr ${t.lr}${schedule}${momentum}${init}`;
+}
+
+/**
+ * A one-line description: "cpu profile: 6 epochs at 67 px, …, all examples" (see describeRecipe).
+ */
+export function describeProfile(p: Pick<Profile, 'name' | 'model' | 'trainLimit' | 'testLimit'> & { train: Partial<TrainConfig> }): string {
+  const limits = p.trainLimit === undefined ? 'all examples' : `${p.trainLimit} training / ${p.testLimit} test examples`;
+  return `${p.name} profile: ${describeRecipe(p.train, p.model)}, ${limits}`;
 }

@@ -36,7 +36,7 @@ import { FolderLock } from '../storage/folderLock';
 import { selectedBackend } from '../kernels/backend';
 import { describeEstimate, estimateTraining, fitToBudget } from './estimate';
 import { checkTrainingFits, TrainData, trainLoop, TrainingView } from './loop';
-import { PROFILES, ProfileName, RunSettings } from './profiles';
+import { describeRecipe, PROFILES, ProfileName, RunSettings } from './profiles';
 
 /** What a run is asked to do. Every field is optional; unknown ones are refused. */
 export interface RunOptions {
@@ -485,7 +485,6 @@ class Saver {
 /** What a run is about to do, in words: where it resumes from, and the recipe. */
 export function describeRun(run: TrainingRun): string {
   const c = run.config;
-  const m = run.model;
   const lines: string[] = [];
   const s = run.resumed;
   if (s) {
@@ -496,11 +495,6 @@ export function describeRun(run: TrainingRun): string {
         'match a run on one backend to the last bit' : ''}`);
     if (s.recovered) lines.push(`  (${s.recovered})`);
   }
-  lines.push(`training NiN at ${c.resize}×${c.resize} px: ${c.numEpochs} epoch${c.numEpochs === 1 ? '' : 's'}, ` +
-    `${c.optimizer} lr ${c.lr}${c.lrSchedule === 'constant' ? '' : ` (${c.lrSchedule} schedule)`}` +
-    `${c.warmupSteps > 0 ? `, ${c.warmupSteps} warm-up steps` : ''}${m.init === 'glorot' ? '' : `, ${m.init} init`}` +
-    `${m.classBlockBias === 0 ? '' : `, class-block bias ${m.classBlockBias}`}` +
-    `${c.classBlockMargin === 0 ? '' : `, class-block margin ${c.classBlockMargin}`}` +
-    `${c.momentum > 0 ? `, momentum ${c.momentum}` : ''}, batch ${c.batchSize}`);
+  lines.push(`training NiN: ${describeRecipe(run.config, run.model)}`);
   return lines.join('\n');
 }

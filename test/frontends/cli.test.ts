@@ -233,7 +233,7 @@ test('train --optimizer adam: the run uses Adam, says so, and its checkpoint kee
   const { code, out, err } = await nin('train', '--epochs', '1', '--optimizer', 'adam', '--lr', '0.001',
     '--checkpoint-dir', dir, ...tinyRun);
   assert.equal(code, 0, err);
-  assert.match(out, /^training NiN at 67×67 px: 1 epoch, adam lr 0\.001, batch 8$/m);
+  assert.match(out, /^training NiN: 1 epoch at 67 px, batch 8, adam lr 0\.001$/m);
   const state = JSON.parse(fs.readFileSync(path.join(dir, 'epoch-0001', 'state.json'), 'utf8'));
   assert.equal(state.train.optimizer, 'adam');
   assert.equal(state.optimizer.name, 'adam');
