@@ -132,8 +132,7 @@ let threadNote: string | undefined;
 
 const BACKEND = 'wasm';
 // This project's own kernels (no tfjs backend has them): their names and what they compute are in
-// kernelNames.ts; re-exported for the tests that run them through this module.
-export { POOL_RELU_BACKPROP, RELU_BACKPROP };
+// kernelNames.ts.
 
 const KERNELS = ['Conv2D', 'FusedConv2D', 'Conv2DBackpropInput', 'Conv2DBackpropFilter', 'MaxPool', 'MaxPoolGrad', 'Sum',
   'Relu', 'Step', 'Add', 'Multiply', RELU_BACKPROP, POOL_RELU_BACKPROP] as const;

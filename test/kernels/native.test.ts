@@ -8,7 +8,7 @@ import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import { selectBackend } from '../../lib/kernels/backend';
-import { POOL_RELU_BACKPROP, RELU_BACKPROP } from '../../lib/kernels/native';
+import { POOL_RELU_BACKPROP, RELU_BACKPROP } from '../../lib/kernels/kernelNames';
 import { mulberry32 } from '../../lib/core/random';
 import { skipUnless } from '../optional';
 
