@@ -28,6 +28,7 @@ export * from './core/optimizers';
 export * from './core/health';
 export * from './core/evaluate';
 export * from './core/classMaps';
+export * from './core/pointingGame';
 export * from './core/classBlockLift';
 export * from './core/plots';
 export * from './storage/files';

@@ -72,6 +72,48 @@ test('classMapMosaic: tiles in reading order, maps of the mosaic, predictions of
   model.dispose();
 });
 
+test('classMapMosaic, aligned: each image on one cell\'s window with black between, the picture the span of the cells', () => {
+  const test = bandSplit(12);
+  const model = nin({ inputSize: 67, seed: 2, init: 'he' });
+  const before = tf.memory().numTensors;
+  const m = classMapMosaic(model, {}, test, { grid: 2, resize: 67, first: 1, layout: 'aligned', taps: 'trained' });
+  assert.equal(tf.memory().numTensors, before);
+  assert.equal(m.mapSide, 6, '3×3 cells a tile');
+  assert.equal(m.side, 6 * 32, 'the picture spans the cells, 32 px each, so a map stretched over it lies on them');
+  assert.equal(m.maps.length, 6 * 6 * 10);
+  assert.deepEqual(m.labels, Array.from(test.labels.subarray(1, 5)));
+  // Tile (row 1, column 0) is test image 3; its centre (pixel 33 of 67) is at picture pixel (96 + 48, 48).
+  const centre = test.images[3 * 28 * 28 + 14 * 28 + 14];
+  assert.ok(Math.abs(m.image[(96 + 48) * m.side + 48] - centre) <= 40, `tile pixel ${m.image[(96 + 48) * m.side + 48]} vs image ${centre}`);
+  assert.equal(m.image[5 * m.side + 5], 0, 'black around the images');
+  assert.equal(m.image[(96 + 48) * m.side + 96 + 2], 0, 'black between them');
+  assert.throws(() => classMapMosaic(model, {}, test, { grid: 2, resize: 67, layout: 'packed', tileCells: 5 }), /tileCells applies to the aligned layout only/);
+  assert.throws(() => classMapMosaic(model, {}, test, { grid: 2, resize: 67, taps: 'most' as 'all' }), /taps must be one of trained, all/);
+  model.dispose();
+});
+
+test('withInputSize with trained taps: the last block keeps only its centre tap (the one a 67-px map of 1×1 reaches), and the 67-px scores do not change', () => {
+  const model = nin({ inputSize: 67, seed: 6, init: 'he' });
+  const copy = withInputSize(model, {}, 67, 'trained');
+  const xs = tf.randomUniform([3, 67, 67, 1], 0, 1, 'float32', 8) as tf.Tensor4D;
+  const [a, b] = [model.predict(xs) as tf.Tensor, copy.predict(xs) as tf.Tensor];
+  assert.ok(tf.max(tf.abs(tf.sub(a, b))).dataSync()[0] < 1e-6, 'the zeroed taps only ever met padding');
+  const big = withInputSize(model, {}, 131, 'trained');
+  const kernel = big.getLayer('block4_conv0').getWeights()[0].arraySync() as number[][][][]; // [3, 3, 384, 10]
+  const stored = model.getLayer('block4_conv0').getWeights()[0].arraySync() as number[][][][];
+  for (let i = 0; i < 3; i++) {
+    for (let j = 0; j < 3; j++) {
+      const abs = kernel[i][j].flat().reduce((s, v) => s + Math.abs(v), 0);
+      if (i === 1 && j === 1) assert.deepEqual(kernel[i][j], stored[i][j]);
+      else assert.equal(abs, 0, `tap (${i}, ${j})`);
+    }
+  }
+  // block3's 3×3 convolution reads a 3×3 map at 67 px: every tap was reached, none zeroed.
+  assert.deepEqual(big.getLayer('block3_conv0').getWeights()[0].arraySync(), model.getLayer('block3_conv0').getWeights()[0].arraySync());
+  tf.dispose([xs, a, b]);
+  [model, copy, big].forEach((m) => m.dispose());
+});
+
 test('heat overlay: transparent where the map is 0, red-yellow where it peaks', () => {
   const grey = new Uint8Array(16).fill(100);
   const map = Float32Array.from([0, 0, 0, 2]); // 2×2 map, peak at the bottom right
