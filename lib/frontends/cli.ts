@@ -1,5 +1,5 @@
 /**
- * The `nin` command line: `nin shapes`, `nin train`, `nin time-to-accuracy`, `nin eval`, `nin data`, `nin bench`.
+ * The `nin` command line: `nin shapes`, `nin train`, `nin time-to-accuracy`, `nin eval`, `nin data`, `nin bench`, `nin point`.
  *
  * Human-readable output goes to stdout, progress to stderr. With `--json` each command
  * prints exactly one JSON object on stdout and nothing else there. Errors are one line on
@@ -23,6 +23,8 @@ import { addWeb } from './web';
 import { addRecipeOptions, backendOption, FLAGS, intArg, RecipeOpts, recipeOptions } from './flags';
 import { addTimeToAccuracy } from './timeToAccuracyCommand';
 import { FileError, fsReason, userFsCode } from '../storage/files';
+import { pointingGame, PointingGameConfig, POINTING_GAME_DEFAULTS, PointingGameResult, resolvePointingGameConfig } from '../core/pointingGame';
+import { checkNinModel } from './webModel';
 
 export type { Io } from './reporter';
 
@@ -261,7 +263,7 @@ function program(io: Io, run: Runner): Command {
     })
     .exitOverride()
     .showHelpAfterError(false);
-  for (const add of [addShapes, addTrain, addTimeToAccuracy, addEval, addBench, addData, addWeb]) add(cmd, io, run);
+  for (const add of [addShapes, addTrain, addTimeToAccuracy, addEval, addBench, addData, addWeb, addPoint]) add(cmd, io, run);
   return cmd;
 }
 
@@ -316,6 +318,92 @@ function addData(cmd: Command, io: Io, run: Runner): void {
     .option('--data-dir <dir>', 'directory with the four Fashion-MNIST files')
     .option('--json', 'print one JSON object')
     .action((opts) => run(() => data(opts, io)));
+}
+
+// ---------------------------------------------------------------------------------------------
+// nin point: the pointing game on a saved model (lib/core/pointingGame.ts, docs/class-maps.md)
+
+interface PointOpts {
+  model: string; grid?: number; mosaics?: number; seed?: number; tile?: number; layout?: string; tileCells?: number; taps?: string;
+  score?: string; peak?: string; draw?: string; dataDir?: string; backend?: string; json?: boolean;
+}
+
+/** The pointing game's settings → their flags, beside the shared table, for its errors. */
+const POINT_FLAGS: Record<string, string> = {
+  ...FLAGS, grid: '--grid', mosaics: '--mosaics', seed: '--seed', tile: '--tile', layout: '--layout', tileCells: '--tile-cells', taps: '--taps',
+  score: '--score', peak: '--peak', draw: '--draw',
+};
+
+/** `work`, its ConfigErrors said with the pointing game's flags. */
+function inPointFlags<T>(work: () => T): T {
+  try {
+    return work();
+  } catch (err) {
+    throw err instanceof ConfigError ? new ConfigError(err.messageFor(POINT_FLAGS)) : err;
+  }
+}
+
+async function pointCommand(opts: PointOpts, io: Io) {
+  const config = inPointFlags(() => resolvePointingGameConfig({
+    grid: opts.grid, mosaics: opts.mosaics, seed: opts.seed, tile: opts.tile, layout: opts.layout as PointingGameConfig['layout'], tileCells: opts.tileCells,
+    taps: opts.taps as PointingGameConfig['taps'], score: opts.score as PointingGameConfig['score'],
+    peak: opts.peak as PointingGameConfig['peak'], draw: opts.draw as PointingGameConfig['draw'],
+  }));
+  const backend = await selectBackend(opts.backend);
+  const loaded = await loadModelFromDir(opts.model);
+  if (loaded.note) io.err(`nin: note: ${loaded.note}\n`);
+  try {
+    const checked = checkNinModel(loaded.model);
+    if (!checked.ok) throw new ConfigError(`the model in ${loaded.path} is not a NiN the pointing game can read: ${checked.problem}`);
+    const { inputSize, oneByOneCount, oneByOneKernel } = checked.shape;
+    const d = await loadFashionMnist({ dataDir: opts.dataDir, trainLimit: 1 });
+    const r = inPointFlags(() => pointingGame(loaded.model, { oneByOneCount, oneByOneKernel }, d.test, config));
+    if (opts.json) {
+      io.out(json({
+        command: 'point', backend: backendSummary(backend), model: { path: loaded.path, inputSize },
+        data: { dir: d.dir, source: d.source, split: 'test', count: d.test.count }, ...r,
+      }));
+      return;
+    }
+    io.out(`backend: ${backend.description}\nmodel: ${loaded.path} (${inputSize}×${inputSize} px input)\n` +
+      `data: ${d.dir} (${d.source}), ${d.test.count} test images\n${describePointing(r)}`);
+  } finally {
+    loaded.model.dispose();
+  }
+}
+
+/** The pointing game's settings, result and per-class table, as `nin point` prints them. */
+function describePointing(r: PointingGameResult): string {
+  const c = r.config;
+  const f3 = (v: number | null) => (v === null ? '—' : v.toFixed(3));
+  const rows = r.perClass.map((k) => `${k.name.padEnd(11)} ${String(k.present).padStart(7)} ${String(k.hits).padStart(5)} ` +
+    `${f3(k.hitRate).padStart(8)} ${f3(k.chance).padStart(7)}`);
+  return `pointing game: ${c.mosaics} mosaics of ${c.grid}×${c.grid} test images (seed ${c.seed}${c.draw === 'distinct' ? ', distinct classes' : ''}), ` +
+    `${c.tile}-px images, ${c.layout} layout${c.tileCells === undefined ? '' : ` (${c.tileCells} cells a tile)`} (a ${r.inputSide}-px input, ${r.mapSide}×${r.mapSide} maps), ${c.taps} taps, ` +
+    `peaks of the ${c.score === 'map' ? 'class map' : c.score} on the ${c.peak === 'cell' ? 'cells' : 'map as drawn'}\n\n` +
+    `hit rate ${r.hitRate.toFixed(3)} (${r.hits} of ${r.pairs} classes present), chance ${r.chance.toFixed(3)}\n\n` +
+    `class       present  hits hit rate  chance\n${rows.join('\n')}\n`;
+}
+
+function addPoint(cmd: Command, io: Io, run: Runner): void {
+  const d = POINTING_GAME_DEFAULTS;
+  cmd.command('point')
+    .description("how well the class maps point: for each class in a mosaic of test images, does its map's peak fall on a tile of that class?")
+    .requiredOption('--model <dir>', 'a checkpoint directory (its latest checkpoint) or a folder with model.json')
+    .option('--grid <n>', `tiles per side of each mosaic, 2–8 (default ${d.grid})`, intArg)
+    .option('--mosaics <n>', `mosaics scored (default ${d.mosaics})`, intArg)
+    .option('--seed <n>', `seed of the draw of test images (default ${d.seed})`, intArg)
+    .option('--tile <px>', "side of each test image in the mosaic, 28–224 (default: the model's input size)", intArg)
+    .option('--layout <name>', `aligned (each image on one cell's window, black between) or packed (side by side) (default ${d.layout})`)
+    .option('--tile-cells <n>', 'aligned layout: cells each tile spans a side, odd; more leaves more black between images (default: the fewest, 3 at 67 px)', intArg)
+    .option('--taps <name>', `trained (taps the training size never reached set to 0) or all (default ${d.taps})`)
+    .option('--score <name>', `what is compared at each place: softmax, contrast or map (default ${d.score})`)
+    .option('--peak <name>', `cell (the largest cell, where it looks) or drawn (the brightest pixel as the chart draws it) (default ${d.peak})`)
+    .option('--draw <name>', `any test images, or distinct classes in each mosaic (default ${d.draw})`)
+    .option('--data-dir <dir>', 'directory with the four Fashion-MNIST files')
+    .addOption(backendOption())
+    .option('--json', 'print one JSON object')
+    .action((opts) => run(() => pointCommand(opts, io)));
 }
 
 /**
