@@ -226,22 +226,22 @@ export interface MosaicOptions {
   resize: number;
   /** Index of the first test image used. @default 0 */
   first: number;
-  /** How the tiles lie on the input (see {@link MOSAIC_LAYOUTS}). @default 'packed' */
+  /** How the tiles lie on the input (see {@link MOSAIC_LAYOUTS}). @default 'aligned' */
   layout: MosaicLayout;
-  /** Which taps of the kernels read the mosaic (see {@link TAP_CHOICES}). @default 'all' */
+  /** Which taps of the kernels read the mosaic (see {@link TAP_CHOICES}). @default 'trained' */
   taps: Taps;
   /** Aligned layout: cells a tile spans a side, odd (see {@link planMosaic}); undefined: the fewest around the image (3 at 67 px). @default undefined */
   tileCells?: number;
 }
 
-const MOSAIC_DEFAULTS: Readonly<Omit<MosaicOptions, 'resize'>> = Object.freeze({ grid: 3, first: 0, layout: 'packed', taps: 'all', tileCells: undefined });
+const MOSAIC_DEFAULTS: Readonly<Omit<MosaicOptions, 'resize'>> = Object.freeze({ grid: 3, first: 0, layout: 'aligned', taps: 'trained', tileCells: undefined });
 
 /**
  * The trained model's class maps for a `grid`×`grid` mosaic of test images, each resized to the
- * training size, read by the same weights as one image. With the `aligned` layout and `trained`
- * taps each image is read as the network was trained to read it and each cell is drawn over the
- * place it looks at (packed, up to half a cell away); the picture has black between the images.
- * How much each helps the maps point: docs/class-maps.md.
+ * training size, read by the same weights as one image. With the default `aligned` layout and
+ * `trained` taps each image is read as the network was trained to read it and each cell is drawn
+ * over the place it looks at (packed, up to half a cell away); the picture has black between
+ * the images. How much each helps the maps point: docs/class-maps.md.
  */
 export function classMapMosaic(model: tfl.LayersModel, config: Partial<NinConfig>, test: FashionMnistSplit,
   options: Partial<MosaicOptions> & { resize: number }): ClassMapMosaic {

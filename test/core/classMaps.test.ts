@@ -58,7 +58,8 @@ test('classMapMosaic: tiles in reading order, maps of the mosaic, predictions of
   const test = bandSplit(12);
   const model = nin({ inputSize: 67, seed: 2, init: 'he' });
   const before = tf.memory().numTensors;
-  const m = classMapMosaic(model, {}, test, { grid: 2, resize: 67, first: 1 });
+  // The layout mosaics had before 2026-12-05 (images side by side, every tap), still on offer.
+  const m = classMapMosaic(model, {}, test, { grid: 2, resize: 67, first: 1, layout: 'packed', taps: 'all' });
   assert.equal(tf.memory().numTensors, before);
   assert.equal(m.side, 134);
   assert.equal(m.mapSide, featureMapSize(134));
@@ -72,11 +73,11 @@ test('classMapMosaic: tiles in reading order, maps of the mosaic, predictions of
   model.dispose();
 });
 
-test('classMapMosaic, aligned: each image on one cell\'s window with black between, the picture the span of the cells', () => {
+test('classMapMosaic, aligned (the default): each image on one cell\'s window with black between, the picture the span of the cells', () => {
   const test = bandSplit(12);
   const model = nin({ inputSize: 67, seed: 2, init: 'he' });
   const before = tf.memory().numTensors;
-  const m = classMapMosaic(model, {}, test, { grid: 2, resize: 67, first: 1, layout: 'aligned', taps: 'trained' });
+  const m = classMapMosaic(model, {}, test, { grid: 2, resize: 67, first: 1 });
   assert.equal(tf.memory().numTensors, before);
   assert.equal(m.mapSide, 6, '3×3 cells a tile');
   assert.equal(m.side, 6 * 32, 'the picture spans the cells, 32 px each, so a map stretched over it lies on them');
