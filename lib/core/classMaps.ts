@@ -240,8 +240,8 @@ const MOSAIC_DEFAULTS: Readonly<Omit<MosaicOptions, 'resize'>> = Object.freeze({
  * The trained model's class maps for a `grid`×`grid` mosaic of test images, each resized to the
  * training size, read by the same weights as one image. With the default `aligned` layout and
  * `trained` taps each image is read as the network was trained to read it and each cell is drawn
- * over the place it looks at (packed, up to half a cell away); the picture has black between
- * the images. How much each helps the maps point: docs/class-maps.md.
+ * over the place it looks at (packed 4×4, up to 23 px away); the picture has black between the
+ * images. How much each helps the maps point: docs/class-maps.md.
  */
 export function classMapMosaic(model: tfl.LayersModel, config: Partial<NinConfig>, test: FashionMnistSplit,
   options: Partial<MosaicOptions> & { resize: number }): ClassMapMosaic {

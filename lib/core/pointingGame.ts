@@ -6,7 +6,7 @@
  *
  * Chance is what pointing at a tile drawn uniformly would score: for each (mosaic, class
  * present) pair, the fraction of the mosaic's tiles that are of that class, averaged over the
- * pairs (about 0.12 for 4×4 mosaics of random test images, 0.17 for 3×3).
+ * pairs (about 0.12 for 4×4 mosaics of random test images, 0.16 for 3×3).
  *
  * Browser-safe: tfjs and lib/core only. Measurements: docs/class-maps.md.
  */
@@ -33,8 +33,8 @@ export type PointScore = (typeof POINT_SCORES)[number];
  * Where a map's peak is: `cell`, the centre of its largest cell's receptive field
  * ({@link CellGeometry}: where that cell looks); `drawn`, the brightest pixel of the map as
  * classMapChart draws it, upsampled bilinearly and stretched over the picture. In the aligned
- * layout the two agree to a pixel; in the packed one the drawing places a cell up to half a
- * cell away from where it looks. (A bilinear upsampling placed on the cells' centres instead
+ * layout the two agree to a pixel; in the packed one the drawing places a cell up to 23 px (4×4)
+ * away from where it looks. (A bilinear upsampling placed on the cells' centres instead
  * peaks exactly on the largest cell: its values are weighted means of the cells around them.)
  * Ties go to the first in reading order.
  */
