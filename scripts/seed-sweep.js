@@ -6,10 +6,10 @@
  * epoch's result. The seed tables of docs/recipe.md come from it.
  *
  *   node scripts/seed-sweep.js --seeds 0-9 --train '{"optimizer":"adam","lr":0.001,...}' \
- *     [--model '{"init":"he"}'] [--max-steps 300] [--out sweep.jsonl]
+ *     [--model '{"init":"he"}'] [--max-steps 300] [--train-limit N] [--out sweep.jsonl]
  *
  * --max-steps stops each run after that many steps (a quick look at the plateau), with the
- * schedule still that of the whole run. The rounding is whatever the environment sets
+ * schedule still that of the whole run; --train-limit trains on the first N training images. The rounding is whatever the environment sets
  * (NIN_NATIVE, OPENBLAS_NUM_THREADS); it is recorded in each line.
  */
 'use strict';
@@ -22,7 +22,7 @@ function seedList(text) {
   return b === undefined ? text.split(',').map(Number) : Array.from({ length: b - a + 1 }, (_, i) => a + i);
 }
 
-async function runSeed(seed, trainConfig, modelConfig, data, maxSteps) {
+async function runSeed(seed, trainConfig, modelConfig, data, maxSteps, trainLimit) {
   const controller = new AbortController();
   const losses = [];
   const silentEvery100 = [];
@@ -30,7 +30,7 @@ async function runSeed(seed, trainConfig, modelConfig, data, maxSteps) {
   let model;
   let config;
   const start = Date.now();
-  const result = await nin.trainNin({ train: { ...trainConfig, seed }, model: modelConfig }, data, {
+  const result = await nin.trainNin({ train: { ...trainConfig, seed }, model: modelConfig, trainLimit }, data, {
     onStart: (run, done, trained) => { model = trained; config = run.config; },
     onBatchEnd: ({ loss }) => {
       losses.push(loss);
@@ -66,7 +66,8 @@ async function main() {
   const { values } = parseArgs({
     options: {
       seeds: { type: 'string', default: '0-9' }, train: { type: 'string', default: '{}' }, model: { type: 'string', default: '{}' },
-      'max-steps': { type: 'string', default: '0' }, out: { type: 'string' }, label: { type: 'string', default: '' },
+      'max-steps': { type: 'string', default: '0' }, 'train-limit': { type: 'string' }, out: { type: 'string' },
+      label: { type: 'string', default: '' },
     },
   });
   const backend = await nin.selectBackend();
@@ -75,7 +76,8 @@ async function main() {
   const modelConfig = JSON.parse(values.model);
   const rounding = `${backend.description}; OPENBLAS_NUM_THREADS=${process.env.OPENBLAS_NUM_THREADS ?? 'unset'}`;
   for (const seed of seedList(values.seeds)) {
-    const r = await runSeed(seed, trainConfig, modelConfig, data, Number(values['max-steps']));
+    const trainLimit = values['train-limit'] === undefined ? undefined : Number(values['train-limit']);
+    const r = await runSeed(seed, trainConfig, modelConfig, data, Number(values['max-steps']), trainLimit);
     const line = JSON.stringify({ label: values.label, train: trainConfig, model: modelConfig, rounding, ...r });
     process.stdout.write(`${line}\n`);
     if (values.out) fs.appendFileSync(values.out, `${line}\n`);

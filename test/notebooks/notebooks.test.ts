@@ -105,8 +105,8 @@ describe('the notebooks, executed in the tiny profile', { skip }, () => {
   });
 
   test('the chapter notebook lays each class map over a 4×4 mosaic of test images: eleven panels, drawn', () => {
-    assert.match(stdoutOf('nin'), /^a 268-px mosaic gives 7×7 maps; tiles, true → predicted \(each image on its own\):\n(  (\S[\w/ -]* → \S[\w/ -]*\s*){4}\n){4}/m);
-    const maps = displays('nin').find((d) => joined(d.data?.['text/plain'] as string[]).startsWith('class maps of a 268-px mosaic'));
+    assert.match(stdoutOf('nin'), /^a 384-px mosaic gives 12×12 maps; tiles, true → predicted \(each image on its own\):\n(  (\S[\w/ -]* → \S[\w/ -]*\s*){4}\n){4}/m);
+    const maps = displays('nin').find((d) => joined(d.data?.['text/plain'] as string[]).startsWith('class maps of a 384-px mosaic'));
     assert.ok(maps, 'a class-map display');
     const images = joined(maps!.data!['image/svg+xml'] as string[]).match(/<image [^>]*href="data:image\/png;base64,/g) ?? [];
     assert.equal(images.length, 11, 'the mosaic and one panel per class');
@@ -117,6 +117,10 @@ describe('the notebooks, executed in the tiny profile', { skip }, () => {
     assert.ok(matrix, 'a confusion-matrix display');
     assert.match(joined(matrix!.data!['image/svg+xml'] as string[]), /layer_0_marks"[^>]*>(<path[^>]*\/>){100}/, 'ten by ten cells drawn');
     assert.match(stdoutOf('nin'), /most confused:\n {2}\S.* taken for .* \d+ times? \(\d+% of /);
+  });
+
+  test("the chapter notebook ends by pointing the web page at its own run's folder", () => {
+    assert.match(stdoutOf('nin'), /^npx nin web --model \S*chapter-tiny$/m);
   });
 
   test('the exercises gather every run into one table and one chart', () => {
