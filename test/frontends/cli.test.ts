@@ -9,38 +9,12 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 import { spawn, spawnSync } from 'node:child_process';
-import { main } from '../../lib/frontends/cli';
+import { nin, oneLine } from './harness';
 import { packageRoot } from '../../lib/storage/paths';
 import { idxBytes } from '../fixtures';
 import * as tf from '@tensorflow/tfjs-core';
 import { nin as buildNin } from '../../lib/core/model';
 import { saveLayersModel } from '../../lib/storage/layersFolder';
-
-interface Run {
-  code: number;
-  out: string;
-  err: string;
-}
-
-/** Runs `nin ...args` and captures what it writes. */
-async function nin(...args: string[]): Promise<Run> {
-  let out = '';
-  let err = '';
-  const code = await main(['node', 'nin', ...args], {
-    out: (t) => { out += t; },
-    err: (t) => { err += t; },
-    isTTY: false,
-  });
-  return { code, out, err };
-}
-
-/** Asserts stderr is exactly one line (newline-terminated) and returns it. */
-function oneLine(err: string): string {
-  assert.ok(err.endsWith('\n'), `stderr should end with a newline: ${JSON.stringify(err)}`);
-  const lines = err.slice(0, -1).split('\n');
-  assert.equal(lines.length, 1, `stderr should be one line, got:\n${err}`);
-  return lines[0];
-}
 
 /** stdout parsed as exactly one JSON object (JSON.parse rejects anything around it). */
 function oneJsonObject(out: string): Record<string, unknown> {

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { main } from '../../lib/frontends/cli';
+import { nin, oneLine } from './harness';
 import { bandSplit, idxBytes } from '../fixtures';
 import { nin as buildNin } from '../../lib/core/model';
 import { saveLayersModel } from '../../lib/storage/layersFolder';
@@ -16,20 +16,6 @@ import { selectBackend } from '../../lib/kernels/backend';
 before(async () => {
   await selectBackend('wasm');
 });
-
-async function nin(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const code = await main(['node', 'nin', ...args], { out: (t) => { out += t; }, err: (t) => { err += t; }, isTTY: false });
-  return { code, out, err };
-}
-
-function oneLine(err: string): string {
-  assert.ok(err.endsWith('\n'), `stderr should end with a newline: ${JSON.stringify(err)}`);
-  const lines = err.slice(0, -1).split('\n');
-  assert.equal(lines.length, 1, `stderr should be one line, got:\n${err}`);
-  return lines[0];
-}
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'nin-point-'));
 test.after(() => fs.rmSync(tmp, { recursive: true, force: true }));

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { main } from '../../lib/frontends/cli';
+import { nin } from './harness';
 import { summarize } from '../../lib/frontends/timeToAccuracyCommand';
 import { bandSplit, idxBytes } from '../fixtures';
 
@@ -26,13 +26,6 @@ function writeBands(dir: string, trainCount: number, testCount: number): string 
 
 const bands = writeBands(path.join(tmp, 'bands'), 24, 10);
 const recipe = ['--data-dir', bands, '--epochs', '1', '--batch-size', '8', '--resize', '67', '--init', 'he', '--backend', 'wasm'];
-
-async function nin(...args: string[]) {
-  let out = '';
-  let err = '';
-  const code = await main(['node', 'nin', ...args], { out: (t) => { out += t; }, err: (t) => { err += t; }, isTTY: false });
-  return { code, out, err };
-}
 
 test('two seeds, an easy target: each reached at its first evaluation, and the summary', async () => {
   const { code, out, err } = await nin('time-to-accuracy', ...recipe, '--target', '0.01', '--runs', '2', '--seed', '4');
