@@ -64,8 +64,12 @@ async function main() {
   const resize = positive('resize', opts.resize);
   const batchSize = positive('batch-size', opts['batch-size']);
   const steps = positive('steps', opts.steps);
-  if (!nin.OPTIMIZERS.includes(opts.optimizer)) usage(`--optimizer must be one of ${nin.OPTIMIZERS.join(', ')}, got ${opts.optimizer}`);
-  if (resize < 67) usage(`--resize must be at least 67 (smaller images vanish in NiN's third max-pool), got ${resize}`);
+  try { // the library's own checks, naming the flags
+    nin.oneOf('--optimizer', opts.optimizer, nin.OPTIMIZERS);
+    nin.checkInputSize('--resize', resize);
+  } catch (err) {
+    usage(err.message);
+  }
   const backend = await nin.selectBackend();
   const model = nin.nin({ inputSize: resize, seed: 0 });
   const optimizer = nin.makeOptimizer({ optimizer: opts.optimizer, lr: opts.optimizer === 'adam' ? 0.002 : 0.1, momentum: 0 });
