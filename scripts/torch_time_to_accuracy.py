@@ -109,6 +109,8 @@ def learning_rate_at(t, step, steps_per_epoch):
         return t["lr"]
     total = t["numEpochs"] * steps_per_epoch - warm
     frac = 1 if total <= 0 else min(step - warm, total) / total
+    if t["lrSchedule"] == "linear":
+        return t["lr"] * (1 - frac)
     return t["lr"] * 0.5 * (1 + math.cos(math.pi * frac))
 
 

@@ -1,6 +1,6 @@
 /**
  * The update rules: which tfjs optimizer a config asks for (plain SGD, SGD with momentum,
- * Adam), its learning rate at each step (constant or cosine, with an optional warm-up), and
+ * Adam), its learning rate at each step (constant, or decaying on a cosine or a straight line, with an optional warm-up), and
  * releasing it.
  */
 import * as tf from '@tensorflow/tfjs-core';
@@ -59,9 +59,9 @@ export function disposeOptimizer(optimizer: tf.Optimizer): void {
  * The learning rate of step `step` (0-based, counted from the run's first step) of a run of
  * `config.numEpochs × stepsPerEpoch` steps. The first `warmupSteps` steps climb linearly,
  * `lr · (step + 1) / warmupSteps`; after them the rate is `lr` throughout for `constant`, and
- * for `cosine` `lr · ½(1 + cos(π · t))`, where t goes from 0 after the warm-up to 1 at the last
- * step, so the rate falls from `lr` to nearly 0. A resumed run that asks for more epochs
- * stretches the rest of its cosine.
+ * for `cosine` `lr · ½(1 + cos(π · t))` and for `linear` `lr · (1 − t)`, where t goes from 0
+ * after the warm-up to 1 at the last step, so the rate falls from `lr` to nearly 0. A resumed
+ * run that asks for more epochs stretches the rest of its decay.
  */
 export function learningRateAt(
   config: Pick<TrainConfig, 'lr' | 'lrSchedule' | 'numEpochs'> & { warmupSteps?: number }, step: number, stepsPerEpoch: number,
@@ -71,5 +71,5 @@ export function learningRateAt(
   if (config.lrSchedule === 'constant') return config.lr;
   const total = config.numEpochs * stepsPerEpoch - warmup;
   const t = total <= 0 ? 1 : Math.min(step - warmup, total) / total;
-  return config.lr * 0.5 * (1 + Math.cos(Math.PI * t));
+  return config.lrSchedule === 'linear' ? config.lr * (1 - t) : config.lr * 0.5 * (1 + Math.cos(Math.PI * t));
 }

@@ -17,9 +17,10 @@ export interface TrainConfig {
   /** Learning rate (NiN takes a larger one than AlexNet); the peak when a schedule decays it. @default 0.1 */
   lr: number;
   /**
-   * How the learning rate moves over the run: `constant` (the chapter's), or `cosine`, which
+   * How the learning rate moves over the run: `constant` (the chapter's); `cosine`, which
    * starts at `lr` and follows half a cosine down towards 0 at the last step of the last
-   * epoch. See {@link learningRateAt}. @default 'constant'
+   * epoch; or `linear`, which falls along a straight line to 0 there. See
+   * {@link learningRateAt}. @default 'constant'
    */
   lrSchedule: LrSchedule;
   /**
@@ -71,7 +72,7 @@ export interface TrainConfig {
 export const OPTIMIZERS = ['sgd', 'adam'] as const;
 export type OptimizerName = (typeof OPTIMIZERS)[number];
 
-export const LR_SCHEDULES = ['constant', 'cosine'] as const;
+export const LR_SCHEDULES = ['constant', 'cosine', 'linear'] as const;
 export type LrSchedule = (typeof LR_SCHEDULES)[number];
 
 export const TRAIN_DEFAULTS: Readonly<TrainConfig> = Object.freeze({

@@ -55,7 +55,7 @@ export function addRecipeOptions(command: Command): Command {
     .option('--epochs <n>', `passes over the training set (default ${TRAIN_DEFAULTS.numEpochs})`, intArg)
     .option('--optimizer <name>', `sgd (the chapter's), or adam: try --lr 0.001 with it (default ${TRAIN_DEFAULTS.optimizer})`)
     .option('--lr <x>', `learning rate (default ${TRAIN_DEFAULTS.lr})`, numberArg)
-    .option('--lr-schedule <name>', `constant, or cosine: decay from --lr towards 0 over the run (default ${TRAIN_DEFAULTS.lrSchedule})`)
+    .option('--lr-schedule <name>', `constant, or cosine or linear: decay from --lr towards 0 over the run (default ${TRAIN_DEFAULTS.lrSchedule})`)
     .option('--warmup-steps <n>', `steps of linear learning-rate warm-up before the schedule (default ${TRAIN_DEFAULTS.warmupSteps})`, intArg)
     .option('--init <name>', `starting weights: ${KERNEL_INITS.join(', ')} (see docs/recipe.md; default ${NIN_DEFAULTS.init})`)
     .option('--class-block-bias <b>', `starting bias of the last block, whose channels are the classes (the cpu recipe: ${cpu.model.classBlockBias}; default ${NIN_DEFAULTS.classBlockBias})`, numberArg)

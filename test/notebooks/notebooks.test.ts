@@ -128,7 +128,7 @@ describe('the notebooks, executed in the tiny profile', { skip }, () => {
     // Each run reports its result, or that it died or diverged (which one may depend on how the machine rounds).
     const runs = ['adam lr 0.0005', 'adam lr 0.001', 'adam lr 0.002', 'sgd lr 0.1', 'sgd lr 0.02 + momentum 0.9', '0× 1×1 conv',
       '1× 1×1 conv', '2× 1×1 conv', '3× 1×1 conv', '3×3 instead of 1×1', 'dense head', "glorot init, class-block bias 0 (d2l's start)",
-      "glorot init, PyTorch's default biases (d2l's PyTorch start)", 'glorot init, class block started alive (the cpu recipe)', 'he init, class-block bias 0', 'he init, class-block bias 0, 100 warm-up steps'];
+      "glorot init, PyTorch's default biases (d2l's PyTorch start)", 'he init, class-block bias 0', 'he init, class-block bias 0, 100 warm-up steps', 'he init, class block started alive (the cpu recipe)'];
     const finished = runs.filter((run) => {
       const line = new RegExp(`^${run.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: (loss [\\d.]+, train acc|died|diverged)`, 'm').exec(text);
       assert.ok(line, `${run}: no line`);

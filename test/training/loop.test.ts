@@ -560,9 +560,18 @@ describe('Adam', () => {
 });
 
 describe('learning-rate schedule', () => {
-  test('lrSchedule must be constant or cosine', () => {
-    assertConfigError(() => resolveTrainConfig({ lrSchedule: 'linear' as LrSchedule }),
-      /lrSchedule must be one of constant, cosine, got "linear"/);
+  test('lrSchedule must be constant, cosine or linear', () => {
+    assertConfigError(() => resolveTrainConfig({ lrSchedule: 'step' as LrSchedule }),
+      /lrSchedule must be one of constant, cosine, linear, got "step"/);
+  });
+
+  test('learningRateAt: linear falls by the same amount every step after the warm-up, from lr to near 0', () => {
+    const linear = resolveTrainConfig({ lr: 0.1, numEpochs: 2, lrSchedule: 'linear', warmupSteps: 4 });
+    const rates = Array.from({ length: 20 }, (_, s) => learningRateAt(linear, s, 10));
+    assert.deepEqual(rates.slice(0, 5).map((r) => Number(r.toFixed(12))), [0.025, 0.05, 0.075, 0.1, 0.1]);
+    rates.slice(5).forEach((r, i) => assert.ok(Math.abs(rates[i + 4] - r - 0.1 / 16) < 1e-12, `step ${i + 5} is lr/16 below step ${i + 4}`));
+    assert.ok(Math.abs(rates[12] - 0.05) < 1e-12, `halfway through the 16 decaying steps: ${rates[12]}`);
+    assert.ok(Math.abs(rates[19] - 0.1 / 16 * 1) < 1e-12, `last step: ${rates[19]}`);
   });
 
   test('learningRateAt: constant stays; cosine starts at lr, is lr/2 halfway, falls every step, ends above 0', () => {

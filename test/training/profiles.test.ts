@@ -47,7 +47,7 @@ test('describeProfile says epochs, size, batch, lr and data', () => {
   assert.equal(describeProfile(chooseProfile(wasm, { NIN_PROFILE: 'tiny' })),
     'tiny profile: 2 epochs at 67 px, batch 32, adam lr 0.001 (cosine decay, 4 warm-up steps), he init, 256 training / 128 test examples');
   assert.equal(describeProfile(chooseProfile(wasm, { NIN_PROFILE: 'cpu' })),
-    'cpu profile: 4 epochs at 67 px, batch 128, adam lr 0.002 (cosine decay, 100 warm-up steps, class block lifted to 0.5, label smoothing 0.1), class-block bias 0.1, all examples');
+    'cpu profile: 2 epochs at 67 px, batch 128, adam lr 0.003 (cosine decay, 100 warm-up steps, class block lifted to 0.5, label smoothing 0.2), he init, class-block bias 0.1, all examples');
   assert.equal(describeProfile({ ...chooseProfile(wasm, { NIN_PROFILE: 'tiny' }), model: {}, train: { numEpochs: 1, resize: 67, batchSize: 8, lr: 0.02, momentum: 0.9 } }),
     'tiny profile: 1 epoch at 67 px, batch 8, sgd lr 0.02 with momentum 0.9, 256 training / 128 test examples');
 });

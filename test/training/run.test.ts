@@ -240,7 +240,7 @@ describe('options', () => {
     assert.deepEqual(run.limits, { trainLimit: 256, testLimit: 128 });
     // The command line passes every flag left out as undefined: that keeps the profile's value.
     const cli = TrainingRun.open({ profile: 'cpu', train: { lr: undefined, resize: undefined, seed: 1 }, model: { init: undefined } });
-    assert.deepEqual([cli.config.resize, cli.config.optimizer, cli.config.lr, cli.model.classBlockBias], [67, 'adam', 0.002, 0.1]);
+    assert.deepEqual([cli.config.resize, cli.config.optimizer, cli.config.lr, cli.model.classBlockBias, cli.model.init], [67, 'adam', 0.003, 0.1, 'he']);
   });
 
   test('a resume refuses every field that differs from the checkpoint (dropout, micro-batches, seed, margin), auto included', async () => {
