@@ -571,7 +571,7 @@ describe('learning-rate schedule', () => {
     assert.deepEqual(rates.slice(0, 5).map((r) => Number(r.toFixed(12))), [0.025, 0.05, 0.075, 0.1, 0.1]);
     rates.slice(5).forEach((r, i) => assert.ok(Math.abs(rates[i + 4] - r - 0.1 / 16) < 1e-12, `step ${i + 5} is lr/16 below step ${i + 4}`));
     assert.ok(Math.abs(rates[12] - 0.05) < 1e-12, `halfway through the 16 decaying steps: ${rates[12]}`);
-    assert.ok(Math.abs(rates[19] - 0.1 / 16 * 1) < 1e-12, `last step: ${rates[19]}`);
+    assert.ok(Math.abs(rates[19] - 0.1 / 16) < 1e-12, `last step: ${rates[19]}`);
   });
 
   test('learningRateAt: constant stays; cosine starts at lr, is lr/2 halfway, falls every step, ends above 0', () => {
