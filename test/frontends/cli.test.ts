@@ -128,7 +128,7 @@ const badTrainOptions: { args: string[]; names: RegExp[] }[] = [
   { args: ['--epochs', '1.5'], names: [/1\.5/, /--epochs/] },
   { args: ['--resize', '50'], names: [/50/, /67/] },
   { args: ['--momentum', '1'], names: [/--momentum must be a number in \[0, 1\), got 1/] },
-  { args: ['--lr-schedule', 'linear'], names: [/--lr-schedule must be one of constant, cosine, got "linear"/] },
+  { args: ['--lr-schedule', 'step'], names: [/--lr-schedule must be one of constant, cosine, linear, got "step"/] },
   { args: ['--optimizer', 'rmsprop'], names: [/--optimizer must be one of sgd, adam, got "rmsprop"/] },
   { args: ['--optimizer', 'adam', '--momentum', '0.9'], names: [/--momentum must be 0 with the adam optimizer/, /got 0\.9/] },
   { args: ['--backend', 'nope'], names: [/nope/, /wasm/] },
