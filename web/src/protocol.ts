@@ -26,7 +26,8 @@ export const RECIPES: Recipe[] = [
     id: 'quick', label: 'quick: 2 epochs, batch 32',
     explain: `The cpu recipe made shorter: 67 px, ${cpu.model.init} init, Adam (lr 0.001, constant, no warm-up), label ` +
       `smoothing ${cpu.train.labelSmoothing}, batch 32, 2 epochs over the 2,000 shipped training images (126 steps). Expect ` +
-      'the loss to fall from 2.3 towards 1 and the maps and filters to take shape.',
+      `the loss to jump above 3 in the first steps (${cpu.model.init} weights start with large scores), then fall steadily, ` +
+      'and the maps and filters to take shape.',
     train: { ...cpu.train, numEpochs: 2, batchSize: 32, lr: 0.001, lrSchedule: 'constant', warmupSteps: 0 }, model: { ...cpu.model },
   },
   {
