@@ -6,7 +6,7 @@
     {
       "target_name": "nin_conv",
       "sources": ["native/nin_conv.c", "native/nin_eltwise.c", "native/nin_scratch.c"],
-      "cflags": ["-O3", "-std=c11", "-fopenmp"],
+      "cflags": ["-O3", "-std=c11", "-fopenmp", "-ffp-contract=off", "-fno-math-errno"],
       "libraries": ["-lopenblas", "-fopenmp"],
       "conditions": [
         ["nin_dnnl==1", {

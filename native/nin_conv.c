@@ -324,11 +324,13 @@ static float *at(napi_env env, char *base, size_t len, double off, int64_t float
   return (float *)(base + (size_t)off);
 }
 
-/* One call's arguments: its params, their geometry, and the tensors they point at. */
+/* One call's arguments: its params, their geometry, the tensors they point at, and the memory. */
 typedef struct {
   double p[NUM_PARAMS];
   Geometry g;
   float *t[NUM_OFFSETS];
+  char *base;
+  size_t len;
 } Call;
 
 /*
@@ -354,14 +356,12 @@ static int64_t floats_of(char k, const Call *c) {
  * a JS error thrown, when the arguments are wrong or a tensor lies outside the wasm memory.
  */
 static int begin(napi_env env, napi_callback_info info, const char layout[NUM_OFFSETS + 1], Call *c) {
-  char *base;
-  size_t len;
-  if (!read_args(env, info, &base, &len, c->p)) return 0;
+  if (!read_args(env, info, &c->base, &c->len, c->p)) return 0;
   c->g = geometry(c->p);
   for (int i = 0; i < NUM_OFFSETS; i++) {
     c->t[i] = NULL;
     if (layout[i] == '-' || (layout[i] == 'b' && c->p[i] < 0)) continue;
-    if (!(c->t[i] = at(env, base, len, c->p[i], floats_of(layout[i], c)))) return 0;
+    if (!(c->t[i] = at(env, c->base, c->len, c->p[i], floats_of(layout[i], c)))) return 0;
   }
   return 1;
 }
@@ -467,6 +467,24 @@ static napi_value js_binary(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/*
+ * params: [w, g, m, v, n, w', m', v', β1, β2, 1−β1, 1−β2, 1−β1^t, 1−β2^t, ε, −lr, -, -]: one
+ * Adam step of n weights (nin_adam), into the three new tensors w', m', v'.
+ */
+static napi_value js_adam(napi_env env, napi_callback_info info) {
+  Call c;
+  if (!begin(env, info, "vvvv", &c)) return NULL;
+  float *out[3];
+  for (int i = 0; i < 3; i++) {
+    if (!(out[i] = at(env, c.base, c.len, c.p[5 + i], (int64_t)c.p[4]))) return NULL;
+  }
+  const double *p = c.p;
+  const NinAdam a = {(float)p[8], (float)p[9], (float)p[10], (float)p[11], (float)p[12], (float)p[13],
+                     (float)p[14], (float)p[15]};
+  nin_adam(&a, c.t[0], c.t[1], c.t[2], c.t[3], out[0], out[1], out[2], (int64_t)p[4]);
+  return NULL;
+}
+
 /* threads() and ompThreads(): set(n) when given an int32 n >= 1, then the count get() says is in force. */
 static napi_value thread_count(napi_env env, napi_callback_info info, void (*set)(int), int (*get)(void)) {
   size_t argc = 1;
@@ -564,6 +582,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"reluBackprop", NULL, js_relu_backprop, NULL, NULL, NULL, napi_default, NULL},
       {"poolReluBackprop", NULL, js_pool_relu_backprop, NULL, NULL, NULL, napi_default, NULL},
       {"binary", NULL, js_binary, NULL, NULL, NULL, napi_default, NULL},
+      {"adam", NULL, js_adam, NULL, NULL, NULL, napi_default, NULL},
       {"threads", NULL, js_threads, NULL, NULL, NULL, napi_default, NULL},
       {"ompThreads", NULL, js_omp_threads, NULL, NULL, NULL, napi_default, NULL},
       {"library", NULL, js_library, NULL, NULL, NULL, napi_default, NULL},

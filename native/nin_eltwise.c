@@ -119,3 +119,25 @@ int nin_sum_rows(const float *x, float *out, int64_t rows, int64_t cols) {
 int nin_relu_backprop(const float *dy, const float *y, float *dz, float *db, int64_t rows, int64_t cols) {
   return block_sum(dy, y, dz, db, rows, cols);
 }
+
+/*
+ * One Adam step of a weight tensor, in one pass over its n values: tfjs's AdamOptimizer
+ * computes the same in twelve passes (its operations, in the same order, each rounded to
+ * float; the addon is built without contracting a * b + c into a fused multiply-add), so the
+ * new weights and moments are the same bits:
+ *
+ *   m' = m·β1 + g·(1−β1)     v' = v·β2 + g²·(1−β2)
+ *   w' = ((m'/bias1) / (√(v'/bias2) + ε))·(−lr) + w
+ */
+void nin_adam(const NinAdam *a, const float *restrict w, const float *restrict g, const float *restrict m,
+              const float *restrict v, float *restrict w_out, float *restrict m_out, float *restrict v_out, int64_t n) {
+  const NinAdam k = *a;
+#pragma omp parallel for simd schedule(static)
+  for (int64_t i = 0; i < n; i++) {
+    const float m1 = m[i] * k.beta1 + g[i] * k.one_minus_beta1;
+    const float v1 = v[i] * k.beta2 + (g[i] * g[i]) * k.one_minus_beta2;
+    m_out[i] = m1;
+    v_out[i] = v1;
+    w_out[i] = ((m1 / k.bias1) / (sqrtf(v1 / k.bias2) + k.epsilon)) * k.neg_lr + w[i];
+  }
+}

@@ -26,11 +26,74 @@ export function hasOptimizerState(config: UpdateRule): boolean {
 /** An optimizer whose rate can be set between steps: what {@link makeOptimizer} gives. */
 export type NinOptimizer = tf.Optimizer & { setLearningRate(lr: number): void };
 
-/** tfjs's Adam with the setter its SGD and momentum optimizers have (Adam reads its rate at every step). */
+/**
+ * The kernel a backend may provide for one Adam step of a weight tensor in one pass (the
+ * native addon does, lib/kernels/native.ts): inputs `w`, `g` (its gradient), `m`, `v` (the
+ * moments), `accBeta1`, `accBeta2` (β1^t, β2^t, scalars); attrs `beta1`, `beta2`, `epsilon`,
+ * `learningRate`; outputs [w', m', v'], the same bits as tfjs's AdamOptimizer computes.
+ */
+export const ADAM_UPDATE = 'NinAdamUpdate';
+
+/** The attrs of {@link ADAM_UPDATE}. */
+export interface AdamUpdateAttrs {
+  beta1: number;
+  beta2: number;
+  epsilon: number;
+  learningRate: number;
+}
+
+/**
+ * tfjs's Adam with the setter its SGD and momentum optimizers have (Adam reads its rate at
+ * every step), and whose update runs as one {@link ADAM_UPDATE} kernel a weight where the
+ * backend has it (tfjs's takes twelve operations, each a pass over the weights).
+ */
 class AdamWithRate extends tf.AdamOptimizer {
   setLearningRate(lr: number): void {
     this.learningRate = lr;
   }
+
+  override applyGradients(gradients: Parameters<tf.AdamOptimizer['applyGradients']>[0]): void {
+    if (tf.getKernel(ADAM_UPDATE, tf.getBackend()) === undefined) return super.applyGradients(gradients);
+    const named = Array.isArray(gradients) ? gradients : Object.entries(gradients).map(([name, tensor]) => ({ name, tensor }));
+    const attrs: AdamUpdateAttrs = { beta1: this.beta1, beta2: this.beta2, epsilon: this.epsilon, learningRate: this.learningRate };
+    const state = this as unknown as AdamState;
+    tf.tidy(() => {
+      named.forEach(({ name, tensor: g }, i) => {
+        const w = tf.engine().registeredVariables[name];
+        const m = moment(state.accumulatedFirstMoment, i, `${name}/m`, w);
+        const v = moment(state.accumulatedSecondMoment, i, `${name}/v`, w);
+        if (g == null) return;
+        const inputs = { w, g, m, v, accBeta1: state.accBeta1, accBeta2: state.accBeta2 };
+        const [w2, m2, v2] = tf.engine().runKernel(ADAM_UPDATE, inputs, attrs as unknown as tf.NamedAttrMap) as tf.Tensor[];
+        m.assign(m2);
+        v.assign(v2);
+        w.assign(w2);
+      });
+      state.accBeta1.assign(tf.mul(state.accBeta1, this.beta1));
+      state.accBeta2.assign(tf.mul(state.accBeta2, this.beta2));
+    });
+    this.incrementIterations();
+  }
+}
+
+/** A moment tensor of tfjs's AdamOptimizer and the name it is saved under. */
+interface MomentSlot {
+  originalName: string;
+  variable: tf.Variable;
+}
+
+/** The fields of tfjs's AdamOptimizer (private in its types) that its update reads and writes. */
+interface AdamState {
+  accBeta1: tf.Variable;
+  accBeta2: tf.Variable;
+  accumulatedFirstMoment: MomentSlot[];
+  accumulatedSecondMoment: MomentSlot[];
+}
+
+/** Moment `i` of `list`, made as zeros shaped like `w` on the first step (as tfjs's Adam makes it). */
+function moment(list: MomentSlot[], i: number, originalName: string, w: tf.Variable): tf.Variable {
+  list[i] ??= { originalName, variable: tf.tidy(() => tf.zerosLike(w).variable(false)) };
+  return list[i].variable;
 }
 
 /**

@@ -34,6 +34,7 @@ import {
 } from '@tensorflow/tfjs-core';
 import { KernelReplacement } from './registry';
 import { POOL_RELU_BACKPROP, RELU_BACKPROP } from './kernelNames';
+import { ADAM_UPDATE, AdamUpdateAttrs } from '../core/optimizers';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { packageRoot } from '../storage/paths';
 import { Env, envChoice, envInt, errorSummary, positiveInt } from '../core/validate';
@@ -50,6 +51,8 @@ interface Addon {
   reluBackprop?(memory: ArrayBuffer, params: Float64Array): void;
   /** The same after a max-pool: dz = maxPoolGrad(dy) · step(y), db as above (older builds lack it). */
   poolReluBackprop?(memory: ArrayBuffer, params: Float64Array): void;
+  /** One Adam step of a weight tensor (older builds lack it). */
+  adam?(memory: ArrayBuffer, params: Float64Array): void;
   /** Relu or Step on every element (older builds lack it). */
   unary?(memory: ArrayBuffer, params: Float64Array): void;
   /** Add or Multiply, the second operand the same shape or broadcast along the last axis (older builds lack it). */
@@ -135,7 +138,9 @@ const BACKEND = 'wasm';
 // kernelNames.ts.
 
 const KERNELS = ['Conv2D', 'FusedConv2D', 'Conv2DBackpropInput', 'Conv2DBackpropFilter', 'MaxPool', 'MaxPoolGrad', 'Sum',
-  'Relu', 'Step', 'Add', 'Multiply', RELU_BACKPROP, POOL_RELU_BACKPROP] as const;
+  'Relu', 'Step', 'Add', 'Multiply', RELU_BACKPROP, POOL_RELU_BACKPROP, ADAM_UPDATE] as const;
+/** The kernels no tfjs backend has. */
+const OWN = [RELU_BACKPROP, POOL_RELU_BACKPROP, ADAM_UPDATE];
 
 let addon: Addon | undefined;
 let loadError: string | undefined;
@@ -399,10 +404,30 @@ const poolReluBackprop: KernelFunc = (args) => {
   return [dz, db];
 };
 
+/**
+ * One Adam step of a weight tensor (see ADAM_UPDATE): each constant rounded to float32 as
+ * tfjs rounds the scalars of its AdamOptimizer, 1 − β^t computed in float32 as its `sub` does.
+ */
+const adamUpdate: KernelFunc = (args) => {
+  const backend = args.backend as BackendWasm;
+  const { w, g, m, v, accBeta1, accBeta2 } = args.inputs as Record<'w' | 'g' | 'm' | 'v' | 'accBeta1' | 'accBeta2', TensorInfo>;
+  const { beta1, beta2, epsilon, learningRate } = args.attrs as unknown as AdamUpdateAttrs;
+  const outs = [w, m, v].map((t) => backend.makeOutput(t.shape, 'float32'));
+  const n = util.sizeFromShape(w.shape);
+  if (n === 0) return outs;
+  const acc = (t: TensorInfo) => new Float32Array(heap(backend), offsetOf(backend, t), 1)[0];
+  const f = Math.fround;
+  addon!.adam!(heap(backend), Float64Array.from([
+    ...[w, g, m, v].map((t) => offsetOf(backend, t)), n, ...outs.map((t) => offsetOf(backend, t)),
+    beta1, beta2, 1 - beta1, 1 - beta2, f(1 - acc(accBeta1)), f(1 - acc(accBeta2)), epsilon, -learningRate, 0, 0,
+  ]));
+  return outs;
+};
+
 /** Kernels that need an addon function older builds lack: not registered without it (wasm's stay). */
 const NEEDS: Partial<Record<(typeof KERNELS)[number], keyof Addon>> = {
   MaxPool: 'maxPool', Relu: 'unary', Step: 'unary', Add: 'binary', Multiply: 'binary', [RELU_BACKPROP]: 'reluBackprop',
-  [POOL_RELU_BACKPROP]: 'poolReluBackprop',
+  [POOL_RELU_BACKPROP]: 'poolReluBackprop', [ADAM_UPDATE]: 'adam',
 };
 
 const NATIVE: Record<(typeof KERNELS)[number], KernelFunc> = {
@@ -419,6 +444,7 @@ const NATIVE: Record<(typeof KERNELS)[number], KernelFunc> = {
   Multiply: binary('Multiply', 1),
   [RELU_BACKPROP]: reluBackprop,
   [POOL_RELU_BACKPROP]: poolReluBackprop,
+  [ADAM_UPDATE]: adamUpdate,
 };
 
 /**
@@ -431,7 +457,7 @@ export function registerNativeConvolutions(threads?: number): NativeConvStatus {
   if (!lib) return { active: false, description: `native convolutions unavailable (${loadError})` };
   if (threads !== undefined) lib.threads(Math.min(positiveInt('threads', threads), availableCpus()));
   const names = KERNELS.filter((name) => { const need = NEEDS[name]; return need === undefined || lib[need] !== undefined; });
-  replaced.install(Object.fromEntries(names.map((name) => [name, () => NATIVE[name]])), [RELU_BACKPROP, POOL_RELU_BACKPROP]);
+  replaced.install(Object.fromEntries(names.map((name) => [name, () => NATIVE[name]])), OWN);
   const name = (lib.library?.() ?? 'OpenBLAS').startsWith('oneDNN') ? 'oneDNN + OpenBLAS' : 'OpenBLAS';
   const note = threadNote === undefined ? '' : `; ${threadNote}`;
   return {

@@ -1,7 +1,7 @@
 /**
  * The native MaxPoolGrad, Sum and element-wise kernels (lib/kernels/native.ts) against the
  * `cpu` backend, and this project's two fused backward kernels (NinReluBackprop,
- * NinMaxPoolReluBackprop) against the tfjs kernels they stand for. The convolutions of the
+ * NinMaxPoolReluBackprop) and Adam's update (NinAdamUpdate) against the tfjs code they stand for. The convolutions of the
  * same addon are checked in wasmConvGrad.test.ts.
  */
 import { before, describe, test } from 'node:test';
@@ -10,6 +10,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { selectBackend } from '../../lib/kernels/backend';
 import { POOL_RELU_BACKPROP, RELU_BACKPROP } from '../../lib/kernels/kernelNames';
 import { mulberry32 } from '../../lib/core/random';
+import { ADAM, ADAM_UPDATE, makeOptimizer } from '../../lib/core/optimizers';
 import { skipUnless } from '../optional';
 
 /** Both suites need the addon: skipped without it, or failing in its place under NIN_REQUIRE_NATIVE=1. */
@@ -226,4 +227,53 @@ describe('the fused backward kernels compute what the tfjs kernels they replace 
     assert.equal(firstDifference(dz, wantDz), -1);
     assert.equal(firstDifference(db, wantDb), -1);
   });
+});
+
+/** Weights (a convolution's filters large enough for the native element-wise passes, a bias), five steps of gradients. */
+function adamRun(make: () => tf.Optimizer, specials: boolean): Float32Array[] {
+  const shapes = [[5, 5, 96, 16], [16], [3, 3, 16, 10]];
+  const ws = tf.tidy(() => shapes.map((s, k) => tf.variable(tf.tensor(values(s.reduce((a, b) => a * b, 1), 300 + k), s), true, `adam-w${k}`)));
+  const optimizer = make();
+  const rates = [0.003, 0.0029, 0.0021, 0.0007, 0];
+  rates.forEach((lr, step) => {
+    (optimizer as tf.Optimizer & { setLearningRate(lr: number): void }).setLearningRate(lr);
+    const grads = Object.fromEntries(ws.map((w, k) => {
+      const n = w.size;
+      const g = specials && step === 3 ? specialValues(n, 400 + k) : values(n, 400 + 10 * step + k).map((v) => v * 1e-3 * (k + 1));
+      return [w.name, tf.tensor(g, w.shape)];
+    }));
+    optimizer.applyGradients(grads);
+    tf.dispose(Object.values(grads));
+  });
+  const out = [...ws.map((w) => w.dataSync() as Float32Array)];
+  return tf.tidy(() => {
+    const moments = (optimizer as unknown as { accumulatedFirstMoment: { variable: tf.Variable }[]; accumulatedSecondMoment: { variable: tf.Variable }[] });
+    const all = [...out, ...[...moments.accumulatedFirstMoment, ...moments.accumulatedSecondMoment].map((m) => m.variable.dataSync() as Float32Array)];
+    optimizer.dispose();
+    tf.dispose(ws);
+    return all;
+  });
+}
+
+/** tfjs's own Adam with the project's constants and a rate setter, for comparison. */
+class StockAdam extends tf.AdamOptimizer {
+  setLearningRate(lr: number): void { this.learningRate = lr; }
+}
+
+describe("Adam's one-pass kernel (NinAdamUpdate) gives tfjs's AdamOptimizer's bits", { skip }, () => {
+  for (const specials of [false, true]) {
+    test(`five steps, changing rates${specials ? ', one gradient with NaN, ±∞ and −0' : ''}: weights and both moments`, async () => {
+      await selectBackend('wasm', { native: true });
+      assert.ok(tf.getKernel(ADAM_UPDATE, 'wasm'), 'the native kernel is registered');
+      const before = tf.memory().numTensors;
+      const ours = adamRun(() => makeOptimizer({ optimizer: 'adam', lr: 0.003, momentum: 0 }), specials);
+      const stock = adamRun(() => new StockAdam(0.003, ADAM.beta1, ADAM.beta2, ADAM.epsilon), specials);
+      assert.equal(tf.memory().numTensors, before, 'no tensor left behind');
+      assert.equal(ours.length, 9);
+      ours.forEach((a, i) => {
+        const k = firstDifference(a, stock[i]);
+        assert.equal(k, -1, `tensor ${i}, element ${k}: kernel ${a[k]}, tfjs ${stock[i][k]}`);
+      });
+    });
+  }
 });
