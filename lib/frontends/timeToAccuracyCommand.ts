@@ -98,11 +98,16 @@ function describeSeedRun(r: SeedRun, target: number): string {
 export interface Summary {
   runs: number;
   reached: number;
-  /** Median, fastest and slowest seconds over the runs that reached the target. */
+  /**
+   * Median seconds and epochs to the target over every run, a run that missed it (or died)
+   * counting as slower than any: undefined unless more than half reached it. A median over
+   * only the runs that reached would flatter a recipe that often misses.
+   */
   medianSeconds?: number;
+  medianEpochs?: number;
+  /** Fastest and slowest seconds over the runs that reached the target. */
   minSeconds?: number;
   maxSeconds?: number;
-  medianEpochs?: number;
 }
 
 export function summarize(runs: SeedRun[]): Summary {
@@ -110,13 +115,22 @@ export function summarize(runs: SeedRun[]): Summary {
   if (hits.length === 0) return { runs: runs.length, reached: 0 };
   const seconds = hits.map((h) => h.seconds).sort((a, b) => a - b);
   const epochs = hits.map((h) => h.epochs).sort((a, b) => a - b);
-  return { runs: runs.length, reached: hits.length, medianSeconds: median(seconds), minSeconds: seconds[0], maxSeconds: seconds.at(-1), medianEpochs: median(epochs) };
+  const spread = { minSeconds: seconds[0], maxSeconds: seconds.at(-1) };
+  const misses = runs.length - hits.length;
+  if (2 * hits.length <= runs.length) return { runs: runs.length, reached: hits.length, ...spread };
+  return { runs: runs.length, reached: hits.length, medianSeconds: medianWithMisses(seconds, misses), medianEpochs: medianWithMisses(epochs, misses), ...spread };
 }
 
-const median = (sorted: number[]) => (sorted[(sorted.length - 1) >> 1] + sorted[sorted.length >> 1]) / 2;
+/** The median of `sorted` and `misses` more values above all of them (at most as many as `sorted` holds less one). */
+function medianWithMisses(sorted: number[], misses: number): number {
+  const all = [...sorted, ...Array<number>(misses).fill(Infinity)];
+  return (all[(all.length - 1) >> 1] + all[all.length >> 1]) / 2;
+}
 
 function describeSummary(s: Summary, target: number): string {
   const reached = `${s.reached} of ${s.runs} run${s.runs === 1 ? '' : 's'} reached ${target}`;
-  if (s.medianSeconds === undefined) return reached;
-  return `${reached}: median ${s.medianSeconds.toFixed(1)} s (${s.minSeconds!.toFixed(1)}–${s.maxSeconds!.toFixed(1)}), median ${s.medianEpochs!.toFixed(2)} epochs`;
+  if (s.minSeconds === undefined) return reached;
+  const range = `${s.minSeconds.toFixed(1)}–${s.maxSeconds!.toFixed(1)} s`;
+  if (s.medianSeconds === undefined) return `${reached} (${range}): no median, as half or more did not`;
+  return `${reached}: median ${s.medianSeconds.toFixed(1)} s (${range}), median ${s.medianEpochs!.toFixed(2)} epochs`;
 }

@@ -32,7 +32,7 @@ test('two seeds, an easy target: each reached at its first evaluation, and the s
   assert.equal(code, 0, err);
   assert.match(out, /^seed 4: test accuracy [\d.]+ ≥ 0.01 after 0.67 epochs \(16 images\), [\d.]+ s, of which evaluation [\d.]+ s$/m);
   assert.match(out, /^seed 5: test accuracy/m);
-  assert.match(out, /^2 of 2 runs reached 0.01: median [\d.]+ s \([\d.]+–[\d.]+\), median 0.67 epochs$/m);
+  assert.match(out, /^2 of 2 runs reached 0.01: median [\d.]+ s \([\d.]+–[\d.]+ s\), median 0.67 epochs$/m);
   assert.match(err, /^seed 4: 0.67 epochs, [\d.]+ s: test acc [\d.]+$/m, 'each evaluation as it comes');
 });
 
@@ -67,11 +67,15 @@ test('bad settings: one line naming the flag, exit 1, nothing trained', async ()
   }
 });
 
-test('summarize: medians over the runs that reached the target; a dead seed counts as a run, not a time', () => {
+test('summarize: medians over every run, a miss or a dead seed counting as slower than any; none when half or more missed', () => {
   const measured = (seed: number, reached: boolean, seconds: number, epochs: number) =>
     ({ seed, outcome: 'measured' as const, result: { reached, seconds, epochs } as never });
-  assert.deepEqual(summarize([measured(1, true, 30, 1), measured(2, true, 10, 0.5), measured(3, false, 99, 2),
-    { seed: 4, outcome: 'unhealthy', message: 'died' }, measured(5, true, 20, 1.5), measured(6, true, 40, 2)]),
-  { runs: 6, reached: 4, medianSeconds: 25, minSeconds: 10, maxSeconds: 40, medianEpochs: 1.25 });
+  const died = (seed: number) => ({ seed, outcome: 'unhealthy' as const, message: 'died' });
+  const four = [measured(1, true, 30, 1), measured(2, true, 10, 0.5), measured(5, true, 20, 1.5), measured(6, true, 40, 2)];
+  assert.deepEqual(summarize([...four, measured(3, false, 99, 2), died(4)]),
+    { runs: 6, reached: 4, medianSeconds: 35, minSeconds: 10, maxSeconds: 40, medianEpochs: 1.75 });
+  assert.deepEqual(summarize([...four.slice(0, 3), measured(3, false, 99, 2), died(4)]),
+    { runs: 5, reached: 3, medianSeconds: 30, minSeconds: 10, maxSeconds: 30, medianEpochs: 1.5 });
+  assert.deepEqual(summarize([four[0], four[1], measured(3, false, 99, 2), died(4)]), { runs: 4, reached: 2, minSeconds: 10, maxSeconds: 30 });
   assert.deepEqual(summarize([]), { runs: 0, reached: 0 });
 });
