@@ -177,6 +177,8 @@ def main():
     p.add_argument("--seeds", help="comma-separated seeds (default: the runs' seeds in --recipe)")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--data-dir")
+    p.add_argument("--flush-denormal", action="store_true",
+                   help="treat denormal floats as 0 (torch.set_flush_denormal), as a check on slow steps")
     a = p.parse_args()
     try:
         with open(a.recipe) as f:
@@ -186,13 +188,15 @@ def main():
         sys.exit(f"torch_time_to_accuracy: {a.recipe} is not the output of `nin time-to-accuracy --json` with a measured run ({e})")
     seeds = [int(s) for s in a.seeds.split(",")] if a.seeds else [r["seed"] for r in ours["runs"]]
     torch.set_num_threads(a.threads)
+    if a.flush_denormal and not torch.set_flush_denormal(True):
+        sys.exit("torch_time_to_accuracy: --flush-denormal: this CPU cannot flush denormals")
     train, test = load(a.data_dir, "train"), load(a.data_dir, "test")
     if recipe.get("trainLimit"):
         train = (train[0][:recipe["trainLimit"]], train[1][:recipe["trainLimit"]])
     if recipe.get("testLimit"):
         test = (test[0][:recipe["testLimit"]], test[1][:recipe["testLimit"]])
     runs = [run(recipe, s, train, test, ours["target"], ours["evalsPerEpoch"]) for s in seeds]
-    print(json.dumps({"framework": "torch " + torch.__version__, "threads": a.threads, "target": ours["target"],
+    print(json.dumps({"framework": "torch " + torch.__version__, "threads": a.threads, "flushDenormal": a.flush_denormal, "target": ours["target"],
                       "evalsPerEpoch": ours["evalsPerEpoch"], "recipe": recipe, "runs": runs}, indent=2))
 
 
