@@ -6,7 +6,7 @@
  * - `cpu`: the chapter's accuracy (0.90) fast on a 2-core machine: the same network, trained
  *   on smaller images (67 px) with Adam, a warm-up and cosine decay, label smoothing and the
  *   class block started alive (the chapter's first exercise: tune the training, keep the
- *   architecture). About 2.7 minutes to 0.90 there (median seed); a 20-minute budget guards slower machines.
+ *   architecture). About 2.6 minutes to 0.90 there (median seed); a 20-minute budget guards slower machines.
  * - `tiny`: a few hundred images, seconds per notebook, for CI and quick checks; accuracy
  *   stays near chance.
  *
@@ -70,7 +70,7 @@ export const PROFILES: Readonly<Record<ProfileName, ProfileSettings>> = Object.f
   // zero biases classes went silent for good on most seeds. He's weights give the first steps
   // signals large enough to learn from at once. Batch 128 at lr 0.003 (100 warm-up steps, cosine
   // decay over 2 epochs) with label smoothing 0.2 reaches 0.90 test accuracy at the end of its
-  // second epoch on 3 of 5 seeds, about 2.7 minutes on 2 cores; without the smoothing it ends near 0.89.
+  // second epoch on 3 of 5 seeds, about 2.6 minutes on 2 cores; without the smoothing it ends near 0.89.
   // Measured over seeds: docs/time-to-accuracy.md.
   cpu: {
     train: {
