@@ -116,16 +116,16 @@ export function summarize(runs: SeedRun[]): Summary {
   const seconds = hits.map((h) => h.seconds).sort((a, b) => a - b);
   const epochs = hits.map((h) => h.epochs).sort((a, b) => a - b);
   const spread = { minSeconds: seconds[0], maxSeconds: seconds.at(-1) };
-  const misses = runs.length - hits.length;
-  if (2 * hits.length <= runs.length) return { runs: runs.length, reached: hits.length, ...spread };
-  return { runs: runs.length, reached: hits.length, medianSeconds: medianWithMisses(seconds, misses), medianEpochs: medianWithMisses(epochs, misses), ...spread };
+  const n = runs.length;
+  if (2 * hits.length <= n) return { runs: n, reached: hits.length, ...spread };
+  return { runs: n, reached: hits.length, medianSeconds: medianOf(seconds, n), medianEpochs: medianOf(epochs, n), ...spread };
 }
 
-/** The median of `sorted` and `misses` more values above all of them (at most as many as `sorted` holds less one). */
-function medianWithMisses(sorted: number[], misses: number): number {
-  const all = [...sorted, ...Array<number>(misses).fill(Infinity)];
-  return (all[(all.length - 1) >> 1] + all[all.length >> 1]) / 2;
-}
+/**
+ * The median of `n` values whose smallest are `sorted` and the rest (the misses) above them
+ * all; more than half of them must be in `sorted`, so the middle lies there.
+ */
+const medianOf = (sorted: number[], n: number) => (sorted[(n - 1) >> 1] + sorted[n >> 1]) / 2;
 
 function describeSummary(s: Summary, target: number): string {
   const reached = `${s.reached} of ${s.runs} run${s.runs === 1 ? '' : 's'} reached ${target}`;
